@@ -1,0 +1,102 @@
+"""Finding weight files: local directories first, then the cache, then a checked download.
+
+A file spec (from a model config) is ``{name, url, sha256, package}``: ``name`` is the original
+file name, ``url`` a direct download address (or ``null`` with ``help`` saying where to get it),
+``sha256`` the expected content hash, ``package`` a path inside dotcli's own assets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dotcli import DotcliError
+
+ENV_DIR = "DOTCLI_CHECKPOINTS"
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _get(spec: Any, key: str, default: Any = None) -> Any:
+    return spec.get(key, default) if hasattr(spec, "get") else getattr(spec, key, default)
+
+
+def search_dirs(paths: Any) -> list[Path]:
+    """Where files are looked for, in order: ``paths.checkpoints``, ``$DOTCLI_CHECKPOINTS``, the cache."""
+    dirs = []
+    for d in (_get(paths, "checkpoints"), os.environ.get(ENV_DIR)):
+        if d:
+            dirs.append(Path(str(d)).expanduser())
+    dirs.append(cache_dir(paths))
+    return dirs
+
+
+def cache_dir(paths: Any) -> Path:
+    root = _get(paths, "cache") or os.path.join(os.path.expanduser("~"), ".cache", "dotcli")
+    return Path(str(root)).expanduser() / "checkpoints"
+
+
+def _check_hash(path: Path, expected: str | None) -> Path:
+    if expected:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise DotcliError(f"checkpoint {path} has sha256 {actual[:12]}..., expected {expected[:12]}... "
+                              "(a different or corrupted file); replace it with the original file")
+    return path
+
+
+def resolve_checkpoint(spec: Any, paths: Any) -> Path:
+    """Return a local path for a file spec, downloading (and hash-checking) it if needed."""
+    name = _get(spec, "name")
+    package_path = _get(spec, "package")
+    if package_path:  # shipped inside dotcli itself
+        path = Path(str(resources.files("dotcli").joinpath(package_path)))
+        if not path.is_file():
+            raise DotcliError(f"packaged checkpoint {package_path} is missing from the dotcli install "
+                              f"({path}); reinstall dotcli")
+        return _check_hash(path, _get(spec, "sha256"))
+    dirs = search_dirs(paths)
+    for d in dirs:
+        if (d / name).is_file():
+            return _check_hash(d / name, _get(spec, "sha256"))
+    url = _get(spec, "url")
+    looked = ", ".join(str(d) for d in dirs)
+    if not url:
+        raise DotcliError(f"checkpoint {name} not found (looked in {looked}); "
+                          f"{_get(spec, 'help', 'download it')} and put it in one of those directories "
+                          f"or set paths.checkpoints / ${ENV_DIR}")
+    if not _get(paths, "allow_download", True):
+        raise DotcliError(f"checkpoint {name} not found (looked in {looked}) and downloads are off "
+                          f"(paths.allow_download=false); fetch {url} into one of those directories")
+    return download(url, cache_dir(paths) / name, _get(spec, "sha256"))
+
+
+def download(url: str, dest: Path, sha256: str | None) -> Path:
+    """Download ``url`` to ``dest`` atomically, verifying its sha256."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            shutil.copyfileobj(resp, out)
+        _check_hash(Path(tmp), sha256)
+        os.replace(tmp, dest)
+    except DotcliError:
+        os.unlink(tmp)
+        raise
+    except Exception as exc:
+        os.unlink(tmp)
+        raise DotcliError(f"could not download {dest.name} from {url} ({exc}); download it by hand into "
+                          f"{dest.parent} or a directory named by paths.checkpoints / ${ENV_DIR}") from exc
+    return dest

@@ -1,0 +1,50 @@
+"""Entry points: ``dot-run`` (a Hydra app) and ``dot-table``."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from dotcli import DotcliError
+
+# A short random id per process: run directories stay unique for runs started in the same second.
+OmegaConf.register_new_resolver("dotcli_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="run")
+def _run_app(cfg: DictConfig) -> None:
+    from dotcli.run import run, write_failure  # imported here: `dot-run --help` stays fast
+
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        path = run(cfg, out_dir)
+    except DotcliError as exc:
+        print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
+        write_failure(cfg, out_dir, str(exc))
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job and goes on with the others
+        sys.exit(2)
+    print(path, flush=True)
+
+
+def run_main() -> None:
+    """``dot-run [overrides]``."""
+    _run_app()
+
+
+def table_main(argv: list[str] | None = None) -> None:
+    """``dot-table [RUN_OR_SWEEP_DIR ...] [--out results]``."""
+    from dotcli.tables import main
+
+    try:
+        main(argv)
+    except DotcliError as exc:
+        print(f"dot-table: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Hydra configs of dot-run (shipped with the package; ./configs links here)."""

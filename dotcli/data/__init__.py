@@ -1,0 +1,1 @@
+"""Datasets: where real samples come from (for metrics, calibration, figures)."""

@@ -1,0 +1,56 @@
+"""Toy evaluation: HQ, modes and EMD against fresh data, per trial and per recorded step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dotcli.data.toy import ToyDataset
+from dotcli.evaluation.base import Evaluation
+from dotcli.metrics.toy import toy_metrics
+from dotcli.plots import toy_figure
+from dotcli.samplers.base import SampleBatch
+
+
+class ToyEvaluation(Evaluation):
+    """Collects a trial's samples (small in 2-D) and scores them against ``n`` fresh data points."""
+
+    def __init__(self, dataset: ToyDataset, **_: Any) -> None:
+        self.dataset = dataset
+        self._first: dict[str, torch.Tensor] | None = None
+
+    def start_trial(self, trial: int, gen: torch.Generator) -> None:
+        self.trial, self.gen = trial, gen
+        self.x: list[torch.Tensor] = []
+        self.x_init: list[torch.Tensor] = []
+        self.steps: dict[int, list[torch.Tensor]] = {}
+
+    def add(self, batch: SampleBatch) -> None:
+        self.x.append(batch.x.detach().cpu())
+        if batch.x_init is not None:
+            self.x_init.append(batch.x_init.detach().cpu())
+        for step, xs in batch.steps.items():
+            self.steps.setdefault(step, []).append(xs.detach().cpu())
+
+    def finish_trial(self) -> dict[str, Any]:
+        x = torch.cat(self.x)
+        reference = self.dataset.sample(len(x), self.gen)
+        score = lambda s: toy_metrics(s, reference, self.dataset.modes, self.dataset.mode_std)  # noqa: E731
+        by_step = {step: score(torch.cat(xs)) for step, xs in sorted(self.steps.items())}
+        if self._first is None:  # the figure shows the first trial
+            self._first = {"real": reference, "after": x,
+                           "before": torch.cat(self.x_init) if self.x_init else None}
+        return {"metrics": score(x), "by_step": by_step}
+
+    def save_figures(self, out_dir: Path, title: str) -> list[str]:
+        if self._first is None:
+            return []
+        name = "samples.png"
+        toy_figure(self._first["real"], self._first["before"], self._first["after"], title, out_dir / name)
+        return [name]
+
+    def describe(self) -> dict[str, Any]:
+        return {"reference": "fresh data, one set per trial, as many points as samples",
+                **self.dataset.describe()}

@@ -1,0 +1,89 @@
+"""The one interface every sampler sees: a frozen generator/discriminator pair.
+
+Whatever the file format or architecture, a loader returns a :class:`ModelPair`. It counts
+every sample that goes through G or D, so samplers get their cost accounting for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class EvalCounter:
+    """Number of samples passed through G and D (a forward+backward counts once)."""
+
+    g: int = 0
+    d: int = 0
+
+    def reset(self) -> None:
+        self.g = 0
+        self.d = 0
+
+
+@dataclass
+class ModelPair:
+    """A frozen GAN: ``G(z[, y]) -> x`` and ``D(x[, y]) -> raw score`` (no sigmoid).
+
+    Attributes:
+        G, D: the networks, put in eval mode with gradients off for their parameters.
+        z_dim: latent size; latents are ``(n, z_dim)``.
+        prior: ``"uniform"`` (U[-1, 1]^d) or ``"normal"`` (N(0, I)).
+        n_classes: 0 for unconditional models; else labels ``y`` in ``[0, n_classes)``.
+        d_output: ``"logit"`` (non-saturating D: a probability-type logit) or ``"critic"``
+            (WGAN or hinge: must be calibrated before DRS).
+        sample_range: the box generated samples live in, e.g. (-1, 1) for tanh images.
+    """
+
+    G: nn.Module
+    D: nn.Module
+    z_dim: int
+    prior: str
+    n_classes: int = 0
+    d_output: str = "critic"
+    sample_range: tuple[float, float] | None = None
+    name: str = ""
+    counter: EvalCounter = field(default_factory=EvalCounter)
+
+    def __post_init__(self) -> None:
+        if self.prior not in ("uniform", "normal"):
+            raise ValueError(f"prior must be 'uniform' or 'normal', got {self.prior!r}")
+        for net in (self.G, self.D):
+            net.eval()
+            net.requires_grad_(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def to(self, device: torch.device | str) -> ModelPair:
+        self.G.to(device)
+        self.D.to(device)
+        return self
+
+    def sample_z(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """Draw ``n`` latents from the prior with a CPU generator (same numbers on any device)."""
+        if self.prior == "uniform":
+            z = torch.rand(n, self.z_dim, generator=gen) * 2 - 1
+        else:
+            z = torch.randn(n, self.z_dim, generator=gen)
+        return z.to(self.device)
+
+    def sample_y(self, n: int, gen: torch.Generator) -> torch.Tensor | None:
+        """Uniform class labels for conditional models, ``None`` otherwise."""
+        if self.n_classes == 0:
+            return None
+        return torch.randint(0, self.n_classes, (n,), generator=gen).to(self.device)
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.counter.g += z.shape[0]
+        return self.G(z) if y is None else self.G(z, y)
+
+    def discriminate(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw discriminator output, flattened to shape ``(n,)``."""
+        self.counter.d += x.shape[0]
+        out = self.D(x) if y is None else self.D(x, y)
+        return out.reshape(x.shape[0])

@@ -1,0 +1,93 @@
+"""The gradient loop shared by DOT and the naive improvement (paper, Algorithms 1 and 2).
+
+    target space:  x <- x - eps * grad_x [ ||x - y + 0.001||_2 - D(x) / K ]
+    latent space:  z <- z - eps * grad_z [ ||z - z_y + 0.001||_2 - D(G(z)) / K ]
+
+``transport_weight`` is 1 for DOT and 0 for the naive method (ascent on D alone).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dotcli import DotcliError
+from dotcli.models.pair import ModelPair
+
+# The official normal-prior correction divides by this literal (= sqrt(128), rounded).
+TANAKA_NORMAL_DIVISOR = 11.31
+
+
+class RefinementDiverged(DotcliError):
+    """The refinement produced a non-finite loss or gradient."""
+
+
+def _normal_prior_correction(grad: torch.Tensor, z: torch.Tensor, mode: str) -> torch.Tensor:
+    """Gradient modification for a normal prior (official latent DOT, ``dist == 'normal'``)."""
+    if mode == "none":
+        return grad
+    g, v = grad.flatten(1), z.flatten(1)
+    dot = (g * v).sum(dim=1, keepdim=True)
+    if mode == "tanaka":  # official: g - z (g.z) / 11.31, not a projection
+        return (g - v * dot / TANAKA_NORMAL_DIVISOR).view_as(grad)
+    if mode == "tangent":  # remove the radial component: g - z (g.z) / ||z||^2
+        return (g - v * dot / (v * v).sum(dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
+    raise ValueError(f"normal_prior_grad must be tanaka|tangent|none, got {mode!r}")
+
+
+def make_optimizer(name: str, params: list[torch.Tensor], eps: float) -> torch.optim.Optimizer:
+    """Plain SGD (official latent default) or Adam(beta1=0, beta2=0.9) (official 2-D demo)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=eps)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=eps, betas=(0.0, 0.9))
+    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, eps: float,
+              optimizer: str, k_eff: float | torch.Tensor, transport_weight: float,
+              y: torch.Tensor | None = None, clip: tuple[float, float] | None = None,
+              normal_prior_grad: str = "tanaka",
+              record_steps: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """Run ``steps`` updates from ``start`` (latents or samples) and return the final point.
+
+    Args:
+        space: ``"latent"`` (``start`` are latents; D sees G(z)) or ``"target"`` (samples).
+        k_eff: a number, or a per-sample tensor ``(n,)`` (per-class K of conditional models).
+        clip: box to clamp to after every step (uniform prior / the 2-D code's [-2, 2]).
+        record_steps: step counts whose iterate is returned too, ``{step: point}`` (0 = start).
+
+    Raises:
+        RefinementDiverged: at the first step whose loss or gradient is not finite.
+    """
+    anchor = start.detach()
+    v = anchor.clone().requires_grad_(True)
+    opt = make_optimizer(optimizer, [v], eps)
+    k = k_eff if isinstance(k_eff, float | int) else k_eff.reshape(-1)
+    recorded = {0: anchor.clone()} if 0 in record_steps else {}
+    for step in range(1, steps + 1):
+        opt.zero_grad(set_to_none=True)
+        x = pair.generate(v, y) if space == "latent" else v
+        loss = -(pair.discriminate(x, y) / k).sum()  # summed over the batch: samples do not interact
+        if transport_weight:
+            # un-squared norm (W1 cost); +0.001 on every coordinate keeps the gradient finite at v = anchor
+            loss = loss + transport_weight * (v - anchor + 0.001).flatten(1).norm(dim=1).sum()
+        loss.backward()
+        if not (torch.isfinite(loss) and torch.isfinite(v.grad).all()):
+            raise RefinementDiverged(
+                f"non-finite loss or gradient at refinement step {step} of {steps} "
+                f"(eps={eps}, k_eff={_describe(k_eff)}); try a smaller method.eps")
+        if space == "latent" and pair.prior == "normal":
+            v.grad = _normal_prior_correction(v.grad, v.detach(), normal_prior_grad)
+        opt.step()
+        if clip is not None:
+            with torch.no_grad():
+                v.clamp_(*clip)
+        if step in record_steps:
+            recorded[step] = v.detach().clone()
+    return v.detach(), recorded
+
+
+def _describe(k: float | torch.Tensor) -> str:
+    if isinstance(k, torch.Tensor):
+        return f"per-class in [{k.min().item():.4g}, {k.max().item():.4g}]"
+    return f"{k:.4g}"

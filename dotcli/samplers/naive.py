@@ -1,0 +1,15 @@
+"""``naive``: gradient ascent on D alone (DOT without the transport term; "naive-D" in the seed).
+
+On the 25 Gaussians it collapses samples onto the mode centres: high quality, no diversity.
+"""
+
+from __future__ import annotations
+
+from dotcli.samplers.dot import DOTSampler
+
+
+class NaiveSampler(DOTSampler):
+    """The DOT loop with transport weight 0: x <- x + eps * grad D(x) / K (or in latent space)."""
+
+    name = "naive"
+    transport_weight = 0.0

@@ -1,0 +1,122 @@
+"""dot-run and dot-table through a subprocess, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+FAST = ["trials=2", "n_samples=100", "method.steps=10", "method.k_eff_repeats=2"]
+
+
+def dot_run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "dot-run"), *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_run_writes_record_and_figure(tmp_path):
+    proc = dot_run(*FAST, "hydra.run.dir=out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    path = Path(last_line(proc.stdout))
+    assert path == (tmp_path / "out" / "result.json").resolve() or path == tmp_path / "out" / "result.json"
+    rec = json.loads(path.read_text())
+    assert (rec["dataset"], rec["model"], rec["method"]) == ("gaussians25", "dotcli_wgangp", "dot")
+    for key in ("emd", "emd_std", "emd_trials", "hq", "hq_std", "modes", "modes_std"):
+        assert key in rec["metrics"]
+    assert len(rec["metrics"]["hq_trials"]) == 2
+    assert rec["params"]["steps"] == 10 and rec["params"]["setup"][0]["k_eff"] > 0
+    assert rec["cost"]["d_evals_per_sample"] == 10 and rec["cost"]["g_evals_per_sample"] == 1
+    assert rec["config"]["seed"] == 0 and rec["versions"]["torch"] and rec["device"] == "cpu"
+    assert (path.parent / "samples.png").stat().st_size > 10_000
+
+
+def test_same_seed_same_numbers_and_resume(tmp_path):
+    a = dot_run(*FAST, "hydra.run.dir=a", cwd=tmp_path)
+    b = dot_run(*FAST, "hydra.run.dir=b", cwd=tmp_path)
+    ra, rb = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
+    assert a.returncode == b.returncode == 0
+    assert ra["metrics"] == rb["metrics"] and ra["config_hash"] == rb["config_hash"]
+    before = (tmp_path / "a" / "result.json").stat().st_mtime_ns
+    again = dot_run(*FAST, "hydra.run.dir=a", cwd=tmp_path)  # same dir, same config: kept as it is
+    assert again.returncode == 0 and (tmp_path / "a" / "result.json").stat().st_mtime_ns == before
+    other_seed = dot_run(*FAST, "seed=1", "hydra.run.dir=c", cwd=tmp_path)
+    rc = json.loads((tmp_path / "c" / "result.json").read_text())
+    assert other_seed.returncode == 0 and rc["metrics"]["emd"] != ra["metrics"]["emd"]
+
+
+def test_multirun_grid_and_table(tmp_path):
+    # only top-level overrides: method keys differ between methods
+    proc = dot_run("-m", "dataset=gaussians25,swissroll", "method=none,naive,drs,dot", "trials=2", "n_samples=100",
+                   "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = sorted((tmp_path / "sweep").rglob("result.json"))
+    assert len(records) == 8 and len({r.parent for r in records}) == 8
+    drs = [json.loads(r.read_text()) for r in records if "_drs" in r.parent.name]
+    assert all(0 < d["cost"]["acceptance_rate"] < 1 for d in drs)
+    table = subprocess.run([str(BIN / "dot-table"), "sweep", "--out", "results"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr
+    md = (tmp_path / "results" / "toy.md").read_text()
+    csv = (tmp_path / "results" / "toy.csv").read_text().splitlines()
+    assert len(csv) == 1 + 8
+    assert md.count("| gaussians25 | dotcli_wgangp |") == 4 and "| swissroll | dotcli_wgangp | drs |" in md
+
+
+@pytest.mark.parametrize("override, message", [
+    ("dataset=nosuch", "Could not find 'dataset/nosuch'"),
+    ("method=nosuch", "Could not find 'method/nosuch'"),
+    ("method.eps=-0.5", "method.eps=-0.5 is not valid"),
+    ("method.steps=-3", "method.steps=-3 is not valid"),
+    ("n_samples=1", "n_samples=1 is not valid; expected an integer >= 2"),
+    ("method.k_eff=1e-40", "non-finite loss or gradient at refinement step 1 of 10"),
+])
+def test_bad_input_is_one_clear_line_and_writes_no_record(tmp_path, override, message):
+    proc = dot_run(*FAST, override, "hydra.run.dir=out", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not (tmp_path / "out" / "result.json").exists()
+    if "not valid" in message or "non-finite" in message:
+        assert proc.stderr.strip().splitlines()[-1].startswith("dot-run: error: ")
+        assert (tmp_path / "out" / "failed.json").exists()
+
+
+def test_unwritable_output_dir(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    proc = dot_run(*FAST, "hydra.run.dir=file/out", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "output directory file/out cannot be created" in proc.stderr
+
+
+def test_failed_rerun_keeps_the_finished_record(tmp_path):
+    assert dot_run(*FAST, "hydra.run.dir=out", cwd=tmp_path).returncode == 0
+    good = (tmp_path / "out" / "result.json").read_text()
+    proc = dot_run(*FAST, "method.k_eff=1e-40", "hydra.run.dir=out", cwd=tmp_path)
+    assert proc.returncode == 2 and (tmp_path / "out" / "result.json").read_text() == good
+
+
+def test_help_and_cfg(tmp_path):
+    help_ = dot_run("--help", cwd=tmp_path)
+    assert help_.returncode == 0 and "method: dot, drs, naive, none" in help_.stdout
+    cfg = dot_run("method=naive", "--cfg", "job", cwd=tmp_path)
+    assert cfg.returncode == 0 and "_target_: dotcli.samplers.naive.NaiveSampler" in cfg.stdout
+
+
+def test_author_checkpoints_through_the_cli(tmp_path, author_checkpoints):
+    base = ["model=tanaka_wgangp", "trials=1", "n_samples=500"]
+    runs = {}
+    for method in ("none", "dot"):
+        proc = dot_run(*base, f"method={method}", f"hydra.run.dir={method}", cwd=tmp_path,
+                       env={"DOTCLI_CHECKPOINTS": str(author_checkpoints)})
+        assert proc.returncode == 0, proc.stderr
+        runs[method] = json.loads(Path(last_line(proc.stdout)).read_text())["metrics"]
+    assert runs["dot"]["hq"] > runs["none"]["hq"] + 0.15
+    assert runs["dot"]["emd"] < runs["none"]["emd"]
