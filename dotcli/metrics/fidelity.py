@@ -1,0 +1,203 @@
+"""IS, FID and KID as pure functions over feature tensors, plus a streaming mean/covariance.
+
+Conventions follow torch-fidelity 0.4.0 (``metric_isc.py``, ``metric_fid.py``, ``metric_kid.py``)
+so that the same features give the same numbers; the functions keep no state between calls.
+Feature extraction (Inception and friends) lives in :mod:`dotcli.metrics.extractors`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from scipy import linalg
+
+from dotcli import DotcliError
+
+# torch-fidelity's default seed for the IS shuffle and the KID subsets (defaults.py: rng_seed=2020).
+FIDELITY_SEED = 2020
+# sqrtm is accepted when ||C C - S1 S2||_F <= SQRTM_RTOL * ||S1 S2||_F (and its imaginary part is as small);
+# 1e-3 is pytorch-fid's tolerance on the imaginary part (fid_score.calculate_frechet_distance).
+SQRTM_RTOL = 1e-3
+
+
+def _as_float64(x: torch.Tensor | np.ndarray, what: str) -> np.ndarray:
+    arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise DotcliError(f"{what} contains {bad} NaN/inf value(s); the samples or the feature extractor "
+                          "produced non-finite numbers, so no metric can be computed from them")
+    return arr
+
+
+def inception_score(logits: torch.Tensor | np.ndarray, splits: int = 10, shuffle: bool = True,
+                    seed: int = FIDELITY_SEED) -> tuple[float, float]:
+    """Inception Score (mean, std over ``splits``) from classifier logits ``(N, C)``.
+
+    IS = exp(E_x KL(p(y|x) || p(y))) per split, p(y) the split's mean prediction (Salimans et al. 2016,
+    sec. 4). As torch-fidelity ``isc_features_to_metric``: rows shuffled with ``RandomState(seed)``,
+    split ``i`` = rows ``[i*N//splits, (i+1)*N//splits)``, float64, std with ddof=0.
+    """
+    feats = torch.from_numpy(_as_float64(logits, "Inception logits"))
+    if feats.ndim != 2:
+        raise DotcliError(f"inception_score expects logits of shape (N, classes), got {tuple(feats.shape)}")
+    n = feats.shape[0]
+    if not (isinstance(splits, int) and 1 <= splits <= n):
+        raise DotcliError(f"is_splits={splits} is not valid for {n} samples; expected 1 <= splits <= N")
+    if shuffle:
+        feats = feats[torch.from_numpy(np.random.RandomState(seed).permutation(n))]
+    p, log_p = feats.softmax(dim=1), feats.log_softmax(dim=1)
+    scores = []
+    for i in range(splits):
+        lo, hi = i * n // splits, (i + 1) * n // splits
+        q = p[lo:hi].mean(dim=0, keepdim=True)
+        kl = (p[lo:hi] * (log_p[lo:hi] - q.log())).sum(dim=1).mean()
+        scores.append(kl.exp().item())
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _check_covariance(sigma: np.ndarray, d: int, what: str) -> None:
+    if sigma.shape != (d, d):
+        raise DotcliError(f"FID: {what} covariance has shape {sigma.shape}, expected ({d}, {d})")
+    scale = max(float(np.abs(sigma).max()), np.finfo(np.float64).tiny)
+    if np.abs(sigma - sigma.T).max() > 1e-8 * scale:
+        raise DotcliError(f"FID: {what} covariance is not symmetric, so it is not a covariance matrix")
+    lowest = float(np.linalg.eigvalsh(sigma).min())
+    if lowest < -1e-6 * scale:
+        raise DotcliError(f"FID: {what} covariance has a negative eigenvalue ({lowest:.3g}), so it is not a "
+                          "covariance matrix (corrupted statistics?)")
+
+
+def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                   eps: float = 0.0) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    FID = ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})  (Heusel et al. 2017, eq. 6; TTUR fid.py),
+    with the matrix square root from ``scipy.linalg.sqrtm`` (as pytorch-fid).
+
+    ``eps > 0`` adds ``eps * I`` to both covariances before the square root, always (not only on failure,
+    unlike pytorch-fid's 1e-6 fallback), so the number never jumps with the condition of the data; the
+    default 0 adds nothing. Raises :class:`DotcliError` instead of returning NaN when an input is not
+    finite, a covariance is not symmetric positive semi-definite, or the square root of S1 S2 is not
+    accurate (singular or ill-conditioned product: non-finite, a residual ||C C - S1 S2|| or an
+    imaginary part on the diagonal above ``SQRTM_RTOL`` relative), or the result is not finite.
+    """
+    mu1, mu2 = _as_float64(mu1, "FID mean 1"), _as_float64(mu2, "FID mean 2")
+    s1, s2 = _as_float64(sigma1, "FID covariance 1"), _as_float64(sigma2, "FID covariance 2")
+    if mu1.ndim != 1 or mu1.shape != mu2.shape:
+        raise DotcliError(f"FID: means have shapes {mu1.shape} and {mu2.shape}; expected two equal (d,) vectors")
+    d = mu1.shape[0]
+    _check_covariance(s1, d, "first")
+    _check_covariance(s2, d, "second")
+    if eps > 0:
+        s1, s2 = s1 + eps * np.eye(d), s2 + eps * np.eye(d)
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # scipy warns on singular input; accuracy is checked below instead
+        product = s1 @ s2
+        norm = np.linalg.norm(product)
+        covmean = linalg.sqrtm(product) if np.isfinite(product).all() else product
+    hint = (f"the product of the covariances is singular or ill-conditioned (features of dimension {d}: "
+            "use more samples than feature dimensions, check the feature extractor, or set metrics.fid_eps "
+            "to e.g. 1e-6 to add eps*I to both covariances)")
+    if not np.isfinite(covmean).all():
+        raise DotcliError(f"FID: the matrix square root is not finite; {hint}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = np.linalg.norm(covmean @ covmean - product)
+    if norm > 0 and residual > SQRTM_RTOL * norm:
+        raise DotcliError(f"FID: the matrix square root is inaccurate (relative residual {residual / norm:.2g}); "
+                          f"{hint}")
+    if np.iscomplexobj(covmean):
+        # only the diagonal enters the trace (pytorch-fid checks the same, with an absolute 1e-3)
+        imag = float(np.abs(np.diagonal(covmean).imag).max())
+        if imag > SQRTM_RTOL * max(1.0, float(np.abs(np.diagonal(covmean).real).max())):
+            raise DotcliError(f"FID: the matrix square root has an imaginary part of {imag:.3g}; {hint}")
+        covmean = covmean.real
+    diff = mu1 - mu2
+    fid = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    if not np.isfinite(fid):
+        raise DotcliError(f"FID is not finite ({fid}); {hint}")
+    return fid
+
+
+def _mmd2_unbiased(k_xx: np.ndarray, k_xy: np.ndarray, k_yy: np.ndarray) -> float:
+    # torch-fidelity metric_kid.mmd2(mmd_est="unbiased"): diagonals dropped from K_XX, K_YY only.
+    m = k_xx.shape[0]
+    sum_xx = k_xx.sum() - np.trace(k_xx)
+    sum_yy = k_yy.sum() - np.trace(k_yy)
+    return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
+
+
+def kid(features_a: torch.Tensor | np.ndarray, features_b: torch.Tensor | np.ndarray, subsets: int = 100,
+        subset_size: int = 1000, degree: int = 3, gamma: float | None = None, coef0: float = 1.0,
+        seed: int = FIDELITY_SEED) -> tuple[float, float]:
+    """Kernel Inception Distance (mean, std over ``subsets``): unbiased MMD^2 with a polynomial kernel.
+
+    k(x, y) = (gamma x.y + coef0)^degree, gamma = 1/d by default (Binkowski et al. 2018, sec. 3). As
+    torch-fidelity ``kid_features_to_metric``: per subset, ``subset_size`` rows of A then of B drawn
+    without replacement by one ``RandomState(seed)``; float64 here (torch-fidelity keeps the input dtype).
+    """
+    a, b = _as_float64(features_a, "KID features A"), _as_float64(features_b, "KID features B")
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise DotcliError(f"KID expects two (N, d) feature sets with equal d, got {a.shape} and {b.shape}")
+    if not 2 <= subset_size <= min(len(a), len(b)):
+        raise DotcliError(f"KID subset size {subset_size} needs 2 <= size <= the smaller set "
+                          f"({len(a)} and {len(b)} samples); lower metrics.kid_subset_size")
+    g = 1.0 / a.shape[1] if gamma is None else gamma
+    kernel = lambda x, y: (x @ y.T * g + coef0) ** degree  # noqa: E731
+    rng = np.random.RandomState(seed)
+    mmds = np.zeros(subsets)
+    for i in range(subsets):
+        x = a[rng.choice(len(a), subset_size, replace=False)]
+        y = b[rng.choice(len(b), subset_size, replace=False)]
+        mmds[i] = _mmd2_unbiased(kernel(x, x), kernel(x, y), kernel(y, y))
+    return float(mmds.mean()), float(mmds.std())
+
+
+class MeanCov:
+    """Streaming mean and covariance of feature batches, in float64, so no batch is kept.
+
+    Batches are merged with the pairwise update of Chan, Golub & LeVeque (1979):
+    M2 <- M2 + M2_b + delta delta^T * n n_b / (n + n_b), delta = mean_b - mean, which avoids the
+    cancellation of the raw-sums formula. The work runs on the batch's device (GPU when features come
+    from one); ``cov()`` uses ddof=1 as ``np.cov`` (torch-fidelity and pytorch-fid).
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._mean: torch.Tensor | None = None
+        self._m2: torch.Tensor | None = None
+
+    def update(self, features: torch.Tensor) -> None:
+        """Add a batch ``(b, d)`` of features."""
+        x = features.detach().to(torch.float64)
+        if x.ndim != 2:
+            raise DotcliError(f"feature batches must be (batch, dim), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise DotcliError("the feature extractor returned NaN/inf features; FID cannot be computed")
+        nb = x.shape[0]
+        if nb == 0:
+            return
+        mean_b = x.mean(dim=0)
+        centred = x - mean_b
+        m2_b = centred.T @ centred
+        if self._mean is None:
+            self.n, self._mean, self._m2 = nb, mean_b, m2_b
+            return
+        if mean_b.shape != self._mean.shape:
+            raise DotcliError(f"feature dimension changed from {self._mean.shape[0]} to {mean_b.shape[0]}")
+        delta = mean_b.to(self._mean.device) - self._mean
+        total = self.n + nb
+        self._m2 = self._m2 + m2_b.to(self._m2.device) + torch.outer(delta, delta) * (self.n * nb / total)
+        self._mean = self._mean + delta * (nb / total)
+        self.n = total
+
+    def mean(self) -> np.ndarray:
+        if self._mean is None:
+            raise DotcliError("no features were accumulated")
+        return self._mean.cpu().numpy()
+
+    def cov(self) -> np.ndarray:
+        if self._m2 is None or self.n < 2:
+            raise DotcliError(f"a covariance needs at least 2 samples, got {self.n}")
+        return (self._m2 / (self.n - 1)).cpu().numpy()

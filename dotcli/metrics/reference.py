@@ -1,0 +1,121 @@
+"""Reference statistics for FID/KID: computed once, cached on disk, never reused across weights or data.
+
+The cache key is a hash of the dataset's ``reference_identity()`` (name, reference set, image size,
+transform, subset, a fingerprint of the files) and the extractor's ``identity()`` (name, backend, sha256
+of the weights file, layers). Unlike torch-fidelity's cache (whose names ignore the weights and the data,
+PROTOCOL.md section 4), a different weights file or dataset therefore never reuses statistics.
+
+Files, under ``<cache>/reference_stats/``: ``<dataset>-<key>.npz`` (``mu``, ``sigma`` float64, ``n``,
+``key``), ``<dataset>-<key>.features.npy`` (float32 pool features, only once KID asked for them) and
+``<dataset>-<key>.json`` (the key's contents, for people). Each is written to a temporary file in the
+same directory and renamed into place, so a crash never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dotcli import DotcliError
+from dotcli.metrics.extractors import FeatureExtractor
+from dotcli.metrics.fidelity import MeanCov
+from dotcli.records import write_atomic
+
+CACHE_FORMAT = 1  # bump when what is stored (or how it is computed) changes
+
+
+class ReferenceData(Protocol):
+    """What a dataset offers for reference statistics (see :class:`dotcli.data.images.ImageData`)."""
+
+    name: str
+
+    def reference_identity(self) -> dict[str, Any]: ...
+
+    def reference_size(self) -> int: ...
+
+    def reference_batches(self, batch_size: int) -> Iterator[torch.Tensor]: ...
+
+
+@dataclass
+class ReferenceStats:
+    """Mean and covariance of the reference features (and the features themselves for KID)."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    key: str
+    path: Path
+    features: np.ndarray | None = None
+    from_cache: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"n": self.n, "key": self.key, "path": str(self.path), "from_cache": self.from_cache}
+
+
+def reference_key(dataset_identity: dict[str, Any], extractor_identity: dict[str, Any]) -> str:
+    """Hash (hex, 24 chars) of everything that determines the reference features."""
+    blob = json.dumps({"format": CACHE_FORMAT, "dataset": dataset_identity, "extractor": extractor_identity},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def extract_in_batches(extractor: FeatureExtractor, batches: Iterator[torch.Tensor], total: int | None,
+                       desc: str, keep_features: bool) -> tuple[MeanCov, np.ndarray | None]:
+    """Stream uint8 batches through ``extractor`` into a :class:`MeanCov` (and keep features if asked)."""
+    stats, kept = MeanCov(), []
+    with tqdm(total=total, unit="img", desc=desc, disable=None, dynamic_ncols=True) as bar:
+        for images in batches:
+            pool = extractor(images).pool
+            stats.update(pool)
+            if keep_features:
+                kept.append(pool.float().cpu().numpy())
+            bar.update(len(images))
+    return stats, (np.concatenate(kept) if keep_features and kept else None)
+
+
+def reference_statistics(dataset: ReferenceData, extractor: FeatureExtractor, cache_dir: str | os.PathLike,
+                         *, need_features: bool = False, batch_size: int = 250) -> ReferenceStats:
+    """Load the reference statistics from the cache, or compute and cache them."""
+    identity = {"dataset": dataset.reference_identity(), "extractor": extractor.identity()}
+    key = reference_key(identity["dataset"], identity["extractor"])
+    base = Path(str(cache_dir)).expanduser() / "reference_stats" / f"{dataset.name}-{key}"
+    stats_path, feats_path = Path(f"{base}.npz"), Path(f"{base}.features.npy")
+    if stats_path.is_file() and (feats_path.is_file() or not need_features):
+        try:
+            with np.load(stats_path) as z:
+                if str(z["key"]) != key:
+                    raise ValueError(f"stored key {z['key']} differs")
+                stats = ReferenceStats(mu=z["mu"], sigma=z["sigma"], n=int(z["n"]), key=key, path=stats_path,
+                                       from_cache=True)
+            if need_features:
+                stats.features = np.load(feats_path)
+                if stats.features.shape[0] != stats.n:
+                    raise ValueError("features and statistics disagree on n")
+            return stats
+        except (OSError, ValueError, KeyError) as exc:
+            raise DotcliError(f"cached reference statistics {stats_path} are unreadable ({exc}); delete "
+                              f"{base}.* and run again") from exc
+
+    t0 = time.perf_counter()
+    acc, features = extract_in_batches(extractor, dataset.reference_batches(batch_size), dataset.reference_size(),
+                                       f"reference statistics ({dataset.name})", need_features)
+    if acc.n < 2:
+        raise DotcliError(f"{dataset.name}: the reference set has {acc.n} image(s); FID needs at least 2")
+    stats = ReferenceStats(mu=acc.mean(), sigma=acc.cov(), n=acc.n, key=key, path=stats_path,
+                           features=features)
+    write_atomic(stats_path, lambda f: np.savez(f, mu=stats.mu, sigma=stats.sigma, n=stats.n, key=key))
+    if features is not None:
+        write_atomic(feats_path, lambda f: np.save(f, features))
+    meta = {**identity, "key": key, "n": stats.n, "seconds": round(time.perf_counter() - t0, 1)}
+    write_atomic(Path(f"{base}.json"), lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
+    return stats

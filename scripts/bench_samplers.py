@@ -1,0 +1,105 @@
+"""Throughput and peak memory of every sampler on the paper's 32px model size (random weights).
+
+    python scripts/bench_samplers.py --batch-size 64 --steps 10 [--device cuda] [--ch 512]
+
+Prints, per sampler, output samples/s and peak memory (CUDA: max allocated; CPU: peak RSS of a
+fresh process per sampler), and the floor for DOT: one G+D forward-backward on a batch. N DOT steps
+cost at least N of those (each step is one G forward, one D forward, and backward through both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import torch
+
+from dotcli.models.dcgan import load_random_dcgan_pair
+from dotcli.samplers.base import SetupContext
+from dotcli.samplers.dot import DOTSampler
+from dotcli.samplers.drs import RejectionSampler
+from dotcli.samplers.naive import NaiveSampler
+from dotcli.samplers.none import BareSampler
+
+
+def make_sampler(name: str, steps: int):
+    return {"none": lambda: BareSampler(),
+            "naive": lambda: NaiveSampler(space="latent", optimizer="sgd", steps=steps, k_eff=1.0),
+            "dot": lambda: DOTSampler(space="latent", optimizer="sgd", steps=steps, k_eff=1.0),
+            "drs": lambda: RejectionSampler(burn_in=256, calibrate="never", gamma_percentile=80)}[name]()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_one(name: str, args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    pair = load_random_dcgan_pair(SimpleNamespace(ch=args.ch, bottom_width=4, seed=0, d_output="logit",
+                                                  name="random_dcgan32"), "cifar10", None).to(device)
+    gen = torch.Generator().manual_seed(0)
+    if name == "floor":  # one G+D forward-backward with respect to z
+        def step():
+            z = pair.sample_z(args.batch_size, gen).requires_grad_(True)
+            pair.discriminate(pair.generate(z)).sum().backward()
+    else:
+        sampler = make_sampler(name, args.steps)
+        sampler.setup(pair, SetupContext(gen=gen, batch_size=args.batch_size))
+        step = lambda: sampler.sample(pair, args.batch_size, gen)  # noqa: E731
+    step()  # warm-up (allocator, cuDNN autotune)
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    for _ in range(args.reps):
+        step()
+    sync(device)
+    dt = (time.perf_counter() - t0) / args.reps
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {"sampler": name, "seconds_per_batch": dt, "samples_per_s": args.batch_size / dt,
+            "peak_mib": peak / 2**20}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10, help="DOT / naive updates per sample")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--ch", type=int, default=512, help="width (512 = the paper's models)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--only", help=argparse.SUPPRESS)  # internal: run one sampler in this process
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.only:
+        print(json.dumps(bench_one(args.only, args)))
+        return
+    rows = []
+    for name in ("floor", "none", "naive", "dot", "drs"):
+        # a fresh process per sampler: CPU peak RSS is per process and never goes down
+        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", name], capture_output=True,
+                             text=True, check=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    cuda = args.device.startswith("cuda")
+    device = torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)"
+    print(f"device {device}; batch {args.batch_size}; DOT/naive steps {args.steps}; width {args.ch}; "
+          f"torch {torch.__version__}")
+    print(f"{'sampler':8} {'s/batch':>10} {'samples/s':>11} {'peak MiB':>9}")
+    for r in rows:
+        print(f"{r['sampler']:8} {r['seconds_per_batch']:10.4f} {r['samples_per_s']:11.1f} {r['peak_mib']:9.0f}")
+    floor = rows[0]["seconds_per_batch"]
+    dot = next(r for r in rows if r["sampler"] == "dot")["seconds_per_batch"]
+    print(f"DOT / ({args.steps} x floor) = {dot / (args.steps * floor):.2f}  (1.00 = no overhead beyond the "
+          "forward-backward passes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The streaming image evaluation, end to end with a tiny feature extractor, and through dot-run's runner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+
+from dotcli import DotcliError
+from dotcli.data.images import Cifar10, from_uint8, to_uint8
+from dotcli.evaluation.images import GRID_NAME, SAMPLES_NAME, ImageEvaluation
+from dotcli.samplers.base import SampleBatch
+from tests.data.fake import write_fake_cifar10
+from tests.metrics.tiny import TINY, TINY_FIDELITY, TINY_NOLOGITS, register_tiny
+
+
+@pytest.fixture(autouse=True)
+def _tiny():
+    register_tiny()
+
+
+def rand_images(n, seed, size=32):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def stream(ev, x, x_init=None, steps=None, y=None, batch=30, trial=0):
+    ev.start_trial(trial, torch.Generator().manual_seed(0))
+    for i in range(0, len(x), batch):
+        sl = slice(i, i + batch)
+        ev.add(SampleBatch(x=x[sl], x_init=None if x_init is None else x_init[sl],
+                           y=None if y is None else y[sl],
+                           steps={k: v[sl] for k, v in (steps or {}).items()}))
+    return ev.finish_trial()
+
+
+class Uint8Set(torch.utils.data.Dataset):
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+
+def test_streamed_metrics_equal_torch_fidelity_on_the_same_images(tmp_path):
+    import torch_fidelity
+
+    write_fake_cifar10(tmp_path / "data", per_file=20)  # reference set: train+test, 120 images
+    ds = Cifar10(tmp_path / "data")
+    metrics = {"feature_extractor": "torch-fidelity:" + TINY_FIDELITY, "is_splits": 3, "kid": True,
+               "kid_subsets": 5, "kid_subset_size": 30}
+    ev = ImageEvaluation(ds, metrics, "cpu", cache_dir=tmp_path / "cache")
+    x, x_init = rand_images(90, 1), rand_images(90, 2)
+    out = stream(ev, x, x_init, steps={0: x_init, 10: x})
+
+    ref = torch.cat(list(ds.reference_batches(64)))
+    theirs = torch_fidelity.calculate_metrics(
+        input1=Uint8Set(to_uint8(x)), input2=Uint8Set(ref), feature_extractor=TINY_FIDELITY, isc=True, fid=True,
+        kid=True, isc_splits=3, kid_subsets=5, kid_subset_size=30, cuda=False, cache=False, verbose=False,
+        save_cpu_ram=True, batch_size=32)
+    m = out["metrics"]
+    assert set(m) == {"is_mean", "is_std", "fid", "kid_mean", "kid_std"}
+    assert m["is_mean"] == pytest.approx(theirs["inception_score_mean"], rel=1e-6)
+    assert m["is_std"] == pytest.approx(theirs["inception_score_std"], rel=1e-4)
+    assert m["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-5)
+    assert m["kid_mean"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-3, abs=1e-7)
+    assert m["kid_std"] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-3, abs=1e-7)
+    # every recorded step is scored; the last one is x itself
+    assert set(out["by_step"]) == {0, 10} and out["by_step"][10] == m
+    assert out["by_step"][0]["fid"] != m["fid"]
+
+
+def test_reference_images_as_samples_give_zero_fid_and_cache_is_reused(tmp_path):
+    written = write_fake_cifar10(tmp_path / "data", per_file=15)
+    ds = Cifar10(tmp_path / "data", reference_set="train")
+    ev = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 5}, "cpu", cache_dir=tmp_path / "cache")
+    assert not ev.reference.from_cache
+    x = from_uint8(torch.from_numpy(written[:75]))  # the 75 train images, through the [-1, 1] convention
+    out = stream(ev, x, batch=20)
+    assert abs(out["metrics"]["fid"]) < 1e-8 and out["by_step"] == {}
+    again = ImageEvaluation(ds, {"feature_extractor": TINY}, "cpu", cache_dir=tmp_path / "cache")
+    assert again.reference.from_cache and again.reference.key == ev.reference.key
+    d = ev.describe()
+    assert d["reference_set"] == "train" and d["samples_per_trial"] == 75
+    assert "not comparable" in d["note"] and d["feature_extractor"]["name"] == TINY
+    assert d["quantisation"].startswith("uint8 = clamp(round((x + 1) * 127.5)")
+
+
+def test_no_logits_means_no_inception_score(tmp_path):
+    write_fake_cifar10(tmp_path / "data", per_file=5)
+    ev = ImageEvaluation(Cifar10(tmp_path / "data"), {"feature_extractor": TINY_NOLOGITS}, "cpu",
+                         cache_dir=tmp_path / "cache")
+    out = stream(ev, rand_images(20, 3))
+    assert set(out["metrics"]) == {"fid"}
+    assert "unavailable" in ev.describe()["is"]
+
+
+def test_figures_samples_and_nan_guard(tmp_path):
+    write_fake_cifar10(tmp_path / "data", per_file=5)
+    ev = ImageEvaluation(Cifar10(tmp_path / "data"), {"feature_extractor": TINY, "is_splits": 2}, "cpu",
+                         cache_dir=tmp_path / "cache", save_samples=True, grid_size=16)
+    x, x_init, y = rand_images(24, 4), rand_images(24, 5), torch.arange(24) % 10
+    stream(ev, x, x_init, y=y, batch=10)
+    stream(ev, x[:12], x_init[:12], y=y[:12], batch=10, trial=1)
+    assert len(ev._grid["after"]) == len(ev._grid["before"]) == 16  # gathered over batches of 10
+    torch.testing.assert_close(ev._grid["before"], to_uint8(x_init[:16]))
+    assert ev.save_figures(tmp_path, "cifar10 / tiny / dot") == [GRID_NAME]
+    assert (tmp_path / GRID_NAME).stat().st_size > 5_000
+    with np.load(tmp_path / SAMPLES_NAME) as z:
+        assert z["x"].shape == (36, 32, 32, 3) and z["x"].dtype == np.uint8
+        np.testing.assert_array_equal(z["x"][:24], to_uint8(x).permute(0, 2, 3, 1).numpy())
+        np.testing.assert_array_equal(z["y"], np.concatenate([y.numpy(), y[:12].numpy()]))
+        np.testing.assert_array_equal(z["trial"], [0] * 24 + [1] * 12)
+    assert ev.describe()["samples_file"] == SAMPLES_NAME
+    bad = rand_images(4, 6)
+    bad[1, 0, 0, 0] = float("nan")
+    ev.start_trial(2, torch.Generator())
+    with pytest.raises(DotcliError, match="NaN/inf images"):
+        ev.add(SampleBatch(x=bad))
+
+
+def test_metrics_none_needs_no_data_and_no_extractor(tmp_path):
+    ds = Cifar10(tmp_path / "empty")  # no files at all
+    ev = ImageEvaluation(ds, {"evaluate": False, "feature_extractor": "nosuch"}, "cpu", cache_dir=tmp_path / "c")
+    out = stream(ev, rand_images(8, 7), rand_images(8, 8), batch=4)
+    assert out == {"metrics": {}, "by_step": {}}
+    assert ev.save_figures(tmp_path, "t") == [GRID_NAME]
+    assert ev.describe()["metrics"].startswith("none") and not (tmp_path / "c").exists()
+
+
+# ---------------------------------------------------------------- through the runner and the configs
+
+
+def composed(overrides):
+    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
+        return compose(config_name="run", overrides=overrides)
+
+
+def test_dot_run_on_cifar10_scores_every_recorded_step(tmp_path):
+    from dotcli.run import run
+
+    write_fake_cifar10(tmp_path / "data", per_file=8)
+    cfg = composed(["dataset=cifar10", "model=random_dcgan32", "model.ch=16", "method=dot", "method.steps=2",
+                    "method.record_every=1", "method.k_eff_pairs=10", "n_samples=24", "batch_size=12",
+                    f"metrics.feature_extractor={TINY}", "metrics.is_splits=2", "save_samples=true",
+                    f"paths.data={tmp_path / 'data'}", f"paths.cache={tmp_path / 'cache'}", "device=cpu"])
+    rec = json.loads(run(cfg, tmp_path / "out").read_text())
+    assert {"is_mean", "is_std", "fid"} <= set(rec["metrics"]) and rec["metrics"]["fid"] > 0
+    assert set(rec["metrics_by_step"]) == {"0", "1", "2"}
+    assert rec["metrics_by_step"]["2"]["fid"] == rec["metrics"]["fid"]
+    assert rec["evaluation"]["reference_set"] == "train+test" and "note" in rec["evaluation"]
+    assert rec["figures"] == [GRID_NAME] and (tmp_path / "out" / SAMPLES_NAME).is_file()
+    assert rec["config"]["dataset"]["refine"] == {"space": "latent", "optimizer": "sgd", "eps": 0.01, "steps": 100,
+                                                  "k_eff_repeats": 1}
+
+
+def test_dot_run_with_metrics_none_on_a_missing_dataset(tmp_path):
+    from dotcli.run import run
+
+    cfg = composed(["dataset=cifar10", "model=random_dcgan32", "model.ch=8", "method=dot", "method.steps=1",
+                    "method.k_eff_pairs=4", "metrics=none", "n_samples=8", "batch_size=8",
+                    f"paths.data={tmp_path / 'nodata'}", f"paths.cache={tmp_path / 'cache'}", "device=cpu"])
+    rec = json.loads(run(cfg, tmp_path / "out").read_text())
+    assert rec["metrics"] == {} and rec["figures"] == [GRID_NAME]
+
+
+@pytest.mark.parametrize("name, steps", [("stl10", 100), ("imagenet", 30)])
+def test_image_dataset_configs_compose(name, steps):
+    cfg = composed([f"dataset={name}"])
+    assert cfg.dataset.kind == "image" and cfg.dataset.refine.steps == steps
+    assert cfg.n_samples == 50000 and cfg.trials == 1 and cfg.batch_size == 500
+    assert cfg.dataset.evaluation.save_samples is False and cfg.metrics.fid_backend == "torch-fidelity"
