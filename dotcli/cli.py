@@ -12,22 +12,33 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError
+from dotcli.reproduce import cell_hash
 
 # A short random id per process: run directories stay unique for runs started in the same second.
 OmegaConf.register_new_resolver("dotcli_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
+# ${dotcli_cell:}: the config hash of the job itself: fixed, resumable run directories for grid cells.
+OmegaConf.register_new_resolver("dotcli_cell", cell_hash, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def _run_app(cfg: DictConfig) -> None:
+    from dotcli.preflight import clear_skip, skip_if_unavailable
     from dotcli.run import run, write_failure  # imported here: `dot-run --help` stays fast
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
+        skipped = skip_if_unavailable(cfg, out_dir)  # None unless preflight.skip_unavailable=true
+        if skipped is not None:  # an input this machine lacks: not a failure, the grid goes on
+            print(f"dot-run: skipped: {skipped[1]}", file=sys.stderr, flush=True)
+            print(skipped[0], flush=True)
+            return
         path = run(cfg, out_dir)
+        clear_skip(out_dir)
     except DotcliError as exc:
         print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
         write_failure(cfg, out_dir, str(exc))
+        clear_skip(out_dir)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and goes on with the others
         sys.exit(2)

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
 def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor, title: str,
                path: Path, lim: float = 2.0) -> None:
-    """Data | G samples | output samples, with arrows from each G sample to its output (paper Fig. 2)."""
-    panels = 3 if before is not None else 2
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4), sharex=True, sharey=True)
+    """Data | G samples | output samples, with arrows from each G sample to its output (paper Fig. 2).
+
+    Always three panels of the same size (the results' composite crops the last one); without a
+    G-to-output pairing (rejection sampling) the middle panel says so.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(12.6, 4.4), sharex=True, sharey=True)
     axes[0].scatter(real[:, 0], real[:, 1], s=4, alpha=0.5, color="gray")
     axes[0].set_title("data")
+    axes[1].set_title("G samples")
     if before is not None:
         axes[1].scatter(before[:, 0], before[:, 1], s=4, alpha=0.5, color="tab:blue")
-        axes[1].set_title("G samples")
+    else:
+        axes[1].text(0, 0, "no pairing of G samples\nand outputs (rejection)", ha="center", va="center")
     ax = axes[-1]
     if before is not None and before.shape == after.shape:
         moved = (after - before).norm(dim=1) > 1e-6
@@ -38,6 +47,85 @@ def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Ten
         a.set_xlim(-lim, lim)
         a.set_ylim(-lim, lim)
         a.set_aspect("equal")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@dataclass
+class Curve:
+    """One line of a figure: ``values[metric][i]`` (and optional ``stds``) at ``x[i]``."""
+
+    label: str
+    x: list[float]
+    values: dict[str, list[float | None]]
+    stds: dict[str, list[float | None]] = field(default_factory=dict)
+
+
+def curves_figure(curves: list[Curve], metrics: dict[str, str], xlabel: str, title: str, path: Path,
+                  log_x: bool = False) -> None:
+    """One panel per metric (``metrics``: key -> axis title), one line per curve, error bars where given."""
+    keys = [m for m in metrics if any(v is not None for c in curves for v in c.values.get(m, []))]
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5.0 * max(1, len(keys)), 4.0), squeeze=False)
+    for ax, m in zip(axes[0], keys, strict=False):
+        for c in curves:
+            pts = [(x, v, (c.stds.get(m) or [None] * len(c.x))[i]) for i, (x, v) in enumerate(
+                zip(c.x, c.values.get(m, []), strict=False)) if v is not None and not math.isnan(v)]
+            if not pts:
+                continue
+            xs, ys, es = zip(*pts, strict=True)
+            err = [e if e is not None and not math.isnan(e) else 0.0 for e in es] if any(
+                e is not None for e in es) else None
+            ax.errorbar(xs, ys, yerr=err, marker="o", ms=3, capsize=2, label=c.label)
+        ax.set_xlabel(xlabel)
+        ax.set_title(metrics[m])
+        if log_x:  # ticks at the swept values, written plainly
+            ax.set_xscale("log")
+            ticks = sorted({x for c in curves for x in c.x})
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = 1 if not labels or max(map(len, labels)) > 30 * len(keys) else 2
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.suptitle(title)
+    legend_rows = math.ceil(len(labels) / ncol) if handles else 0
+    fig.set_figheight(4.0 + 0.16 * legend_rows)
+    fig.tight_layout(rect=(0, min(0.6, 0.16 * legend_rows / fig.get_figheight() + 0.02), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def last_panel(image: np.ndarray) -> np.ndarray:
+    """The right-most panel of a :func:`toy_figure` PNG (its panels are 4.2 x 4.4 inches side by side)."""
+    h, w = image.shape[:2]
+    panels = max(1, round(w / h * 4.4 / 4.2))
+    return image[:, w - w // panels:]
+
+
+def figure_grid(images: dict[tuple[str, str], Path], rows: list[str], cols: list[str], title: str,
+                path: Path, width: float = 4.0, crop_last_panel: bool = False) -> None:
+    """A grid of existing PNG figures (each run's ``samples.png``), ``images[(row, col)]``; empty cells stay blank.
+
+    ``crop_last_panel``: show only the output panel of each :func:`toy_figure` (G samples, arrows, outputs).
+    """
+    load = (lambda p: last_panel(plt.imread(p))) if crop_last_panel else plt.imread  # noqa: E731
+    first = load(next(iter(images.values())))
+    aspect = first.shape[0] / first.shape[1]
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(width * len(cols), width * aspect * len(rows) + 0.8),
+                             squeeze=False)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i][j]
+            ax.axis("off")
+            if (r, c) in images:
+                ax.imshow(load(images[(r, c)]))
+            if i == 0:
+                ax.set_title(c, fontsize=10)
+            if j == 0:
+                ax.text(-0.02, 0.5, r, transform=ax.transAxes, rotation=90, ha="right", va="center", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,0 +1,172 @@
+"""Pre-flight: before a grid cell runs, check that this machine has what the cell needs.
+
+A cell whose inputs are missing (a checkpoint, a dataset, the Inception weights, a GPU for a
+50k-sample run) is *skipped*, not failed: ``skipped.json`` (the reasons and the config) goes into its
+run directory, ``dot-run`` exits 0 and the grid goes on; ``dot-table`` writes the reason into the
+table cell. A cell that has what it needs and then errors is a failure (``failed.json``).
+
+Only active with ``preflight.skip_unavailable=true`` (the experiment configs under
+``configs/experiment/`` set it); a plain ``dot-run`` fails with the loader's one-line error instead.
+The checks call the same functions the run calls (``resolve_checkpoint``, the dataset's reference
+files, ``resolve_inception_weights``), so a cell that passes them finds its files in the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dotcli import DotcliError
+from dotcli.records import FAILURE_NAME, config_hash, write_json_atomic
+
+SKIP_NAME = "skipped.json"
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One input the machine lacks: ``what`` is a short label for table cells, ``reason`` the full line."""
+
+    what: str
+    reason: str
+
+
+def _as_plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def gpu_missing(cfg: DictConfig) -> Missing | None:
+    """A GPU is needed when ``trials * n_samples`` exceeds ``preflight.require_gpu_above_samples``."""
+    import torch
+
+    from dotcli.run import pick_device
+
+    try:
+        device = pick_device(cfg.device)
+    except DotcliError as exc:  # device=cuda on a machine without CUDA
+        return Missing("no GPU", str(exc))
+    limit = cfg.preflight.get("require_gpu_above_samples")
+    total = int(cfg.n_samples) * int(cfg.trials)
+    if limit is not None and device.type != "cuda" and total > int(limit):
+        where = "cpu" if not torch.cuda.is_available() else f"{device} (device={cfg.device})"
+        return Missing("no GPU", f"needs a GPU: {cfg.n_samples} samples x {cfg.trials} trial(s) on {where} is "
+                                 f"more than preflight.require_gpu_above_samples={limit}; run it on a GPU machine "
+                                 "or lower n_samples")
+    return None
+
+
+def _file_specs(node: Any) -> list[Mapping[str, Any]]:
+    """Checkpoint file specs (``{name, url | package | sha256, ...}``) anywhere under a model's file entry."""
+    if isinstance(node, Mapping):
+        if "name" in node and any(k in node for k in ("url", "package", "sha256")):
+            return [node]
+        return [spec for value in node.values() for spec in _file_specs(value)]
+    return []
+
+
+def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
+    """The model's files for this dataset, looked up (and fetched when allowed) as the loader does."""
+    from dotcli.checkpoints import resolve_checkpoint
+
+    model = _as_plain(cfg.model)
+    paths = {**_as_plain(cfg.paths), "allow_download": allow_download}
+    out = []
+    for spec in _file_specs((model.get("files") or {}).get(cfg.dataset.name)):
+        try:
+            resolve_checkpoint(spec, paths)
+        except DotcliError as exc:
+            out.append(Missing("checkpoint missing", str(exc)))
+    given = model.get("checkpoint")  # user checkpoints (custom, collections_sngan): one path or {G, D}
+    for role, path in (given.items() if isinstance(given, Mapping) else [("", given)]):
+        if path and not Path(str(path)).expanduser().is_file():
+            key = f"model.checkpoint{'.' + role if role else ''}"
+            out.append(Missing("checkpoint missing", f"checkpoint {path} ({key}) does not exist"))
+    return out
+
+
+def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
+    """Image datasets: the reference and held-out files are there (or fetched when allowed)."""
+    from dotcli.run import build
+
+    data = cfg.dataset.data
+    if cfg.dataset.get("kind", "toy") == "toy" or not cfg.metrics.get("evaluate", True):
+        return []
+    kwargs = {"download": allow_download} if "download" in data else {}
+    try:
+        dataset = build(data, "dataset", **kwargs)
+        dataset.reference_identity()  # lists / fingerprints the reference files (downloads them if allowed)
+        dataset.heldout()
+    except DotcliError as exc:
+        return [Missing("dataset missing", str(exc))]
+    return []
+
+
+def weights_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
+    """The Inception weights, when this cell scores images with them."""
+    from dotcli.metrics.extractors import INCEPTION, resolve_inception_weights
+
+    m = cfg.metrics
+    if cfg.dataset.get("kind", "toy") == "toy" or not m.get("evaluate", True):
+        return []
+    if str(m.get("feature_extractor", INCEPTION)) != INCEPTION:
+        return []
+    try:
+        resolve_inception_weights(m.get("inception_weights"), allow_download)
+    except DotcliError as exc:
+        return [Missing("Inception weights missing", str(exc))]
+    return []
+
+
+def missing_inputs(cfg: DictConfig) -> list[Missing]:
+    """Everything the cell lacks on this machine (empty: it can run).
+
+    When a GPU is missing nothing is downloaded: the cell cannot run here anyway, and the local
+    look-up still lists which files would be missing too.
+    """
+    gpu = gpu_missing(cfg)
+    download = bool(cfg.paths.get("allow_download", True)) and gpu is None
+    found = [gpu] if gpu else []
+    if gpu is None:
+        found += checkpoints_missing(cfg, download) + data_missing(cfg, download) + weights_missing(cfg, download)
+    return found
+
+
+def skip_if_unavailable(cfg: DictConfig, out_dir: Path) -> tuple[Path, str] | None:
+    """With ``preflight.skip_unavailable``: write ``skipped.json`` and return (its path, the reason) when
+    an input is missing. A finished record with the same config is never skipped (it is kept as it is)."""
+    from dotcli.run import finished_record, validate
+
+    pre = cfg.get("preflight")
+    if not pre or not pre.get("skip_unavailable"):
+        return None
+    validate(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    chash = config_hash(resolved)
+    if finished_record(out_dir, chash) is not None:
+        return None
+    missing = missing_inputs(cfg)
+    if not missing:
+        return None
+    reason = "; ".join(m.reason for m in missing)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = write_json_atomic(out_dir / SKIP_NAME, {
+        "dataset": cfg.dataset.name, "model": cfg.model.name, "method": cfg.method.name,
+        "skipped": sorted({m.what for m in missing}), "reason": reason,
+        "missing": [{"what": m.what, "reason": m.reason} for m in missing],
+        "config": resolved, "config_hash": chash,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    (out_dir / FAILURE_NAME).unlink(missing_ok=True)  # an older failure of this cell is superseded
+    return path, reason
+
+
+def clear_skip(out_dir: Path) -> None:
+    """Remove a stale ``skipped.json`` once the cell has run (or failed for another reason)."""
+    try:
+        (Path(out_dir) / SKIP_NAME).unlink(missing_ok=True)
+    except OSError:  # an unwritable directory: its error is reported by the caller already
+        pass
+

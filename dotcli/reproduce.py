@@ -1,0 +1,248 @@
+"""``dot-reproduce``: the paper's grid through Hydra multirun of ``dot-run``, then the tables.
+
+Each experiment config under ``configs/experiment/`` is one ``dot-run -m experiment=<config>`` in a
+subprocess (Hydra runs one multirun per process; its launcher, basic, joblib or submitit, runs the
+cells). Every cell runs in a fixed directory ``<runs>/<experiment>/<dataset>_<model>_<method>_s<seed>_<hash>``
+whose hash is the run's own config hash (``${dotcli_cell:}``), so
+
+* a finished cell is never recomputed (``dot-run`` returns its record), an interrupted grid continues
+  where it stopped, and a different config (another seed, n_samples, eps...) never overwrites it;
+* a cell that lacks an input (checkpoint, dataset, weights, a GPU for 50k samples) is skipped with the
+  reason (:mod:`dotcli.preflight`), a cell that errors leaves ``failed.json``; neither stops the others.
+
+Then ``dot-table`` runs on exactly this grid's cells (:func:`plan` recomputes their directories the way
+Hydra does), so stale cells of an older config never mix into the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotcli import DotcliError
+from dotcli.preflight import SKIP_NAME
+from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash
+
+# short name -> experiment config (configs/experiment/<config>.yaml), in the order they run
+EXPERIMENTS = {"toy": "toy_table", "cifar10": "cifar10_table", "stl10": "stl10_table", "imagenet": "imagenet_table"}
+
+
+def job_config_hash(root: Any) -> str:
+    """``config_hash`` of a composed job config, ignoring its ``hydra`` node: equals the record's ``config_hash``."""
+    from omegaconf import OmegaConf
+
+    semantic = {k: OmegaConf.to_container(root[k], resolve=True) if OmegaConf.is_config(root[k]) else root[k]
+                for k in root if k != "hydra"}
+    return config_hash(semantic)
+
+
+def cell_hash(*, _root_: Any) -> str:
+    """The ``${dotcli_cell:}`` resolver: the first 8 hex digits of the job's config hash."""
+    return job_config_hash(_root_)[:8]
+
+
+@dataclass
+class Cell:
+    """One cell of a grid: its overrides, run directory and state (done | skipped | failed | todo)."""
+
+    experiment: str
+    overrides: list[str]
+    dir: Path | None
+    config_hash: str
+    status: str = "todo"
+    note: str = ""
+
+    def files(self) -> list[Path]:
+        """The cell's result, skip or failure file made from this very config."""
+        if self.dir is None:
+            return []
+        out = []
+        for name in (RECORD_NAME, SKIP_NAME, FAILURE_NAME):
+            path = self.dir / name
+            if _hash_of(path) == self.config_hash:
+                out.append(path)
+        return out
+
+
+def _hash_of(path: Path) -> str | None:
+    try:
+        with open(path) as f:
+            return json.load(f).get("config_hash")
+    except (OSError, ValueError):
+        return None
+
+
+def _split(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Hydra's split of command-line overrides: those of ``hydra`` itself and the job's (which the sweeper sees)."""
+    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    return hydra_keys, [o for o in overrides if o not in hydra_keys]
+
+
+def plan(experiment: str, overrides: Sequence[str] = (), sweep_dir: str | Path | None = None) -> list[Cell]:
+    """The cells ``dot-run -m experiment=<experiment> [overrides]`` runs, with their directories and state.
+
+    Expands the experiment's ``hydra.sweeper.params`` and the overrides as Hydra's basic sweeper does
+    (command-line values win), composes each cell and resolves its ``hydra.sweep.dir/subdir``.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    import dotcli.cli  # noqa: F401  (registers the dotcli_* resolvers the run directories use)
+
+    hydra_overrides, task_overrides = _split(overrides)
+    hydra_overrides += [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir is not None else []
+    task_overrides = [f"experiment={experiment}", *task_overrides]
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(task_overrides) if not o.is_sweep_override()]
+    GlobalHydra.instance().clear()
+    cells = []
+    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
+        head = compose("run", overrides=[*hydra_overrides, *fixed], return_hydra_config=True)
+        params = [f"{k}={v}" for k, v in (head.hydra.sweeper.get("params") or {}).items()]
+        for combo in BasicSweeper.split_arguments(parser.parse_overrides(params + task_overrides), None)[0]:
+            cfg = compose("run", overrides=[*hydra_overrides, *combo], return_hydra_config=True)
+            try:
+                cell_dir = Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))) / str(
+                    OmegaConf.select(cfg, "hydra.sweep.subdir"))
+            except Exception:  # a subdir naming hydra.job.num is only known inside the sweep
+                cell_dir = None
+            cell = Cell(experiment, list(combo), cell_dir, job_config_hash(cfg))
+            cell.status, cell.note = _state(cell)
+            cells.append(cell)
+    GlobalHydra.instance().clear()
+    return cells
+
+
+def _state(cell: Cell) -> tuple[str, str]:
+    files = {p.name: p for p in cell.files()}
+    if RECORD_NAME in files:
+        return "done", ""
+    if SKIP_NAME in files:
+        return "skipped", json.loads(files[SKIP_NAME].read_text()).get("reason", "")
+    if FAILURE_NAME in files:
+        return "failed", json.loads(files[FAILURE_NAME].read_text()).get("error", "")
+    return "todo", ""
+
+
+def adopt_finished(cells: list[Cell], root: Path) -> list[Cell]:
+    """Copy a finished record of a cell's very config found elsewhere under ``root`` into the cell's directory.
+
+    Cells run by an older directory scheme (e.g. ``<dataset>_<model>_<method>`` without the hash) are kept
+    instead of recomputed. Copied, not moved: another process may still be writing there.
+    """
+    todo = {c.config_hash: c for c in cells if c.status == "todo" and c.dir is not None and not c.dir.exists()}
+    adopted = []
+    for path in sorted(Path(root).rglob(RECORD_NAME)) if todo else []:
+        cell = todo.pop(_hash_of(path) or "", None)
+        if cell is not None:
+            shutil.copytree(path.parent, cell.dir)
+            cell.status = "done"
+            adopted.append(cell)
+    return adopted
+
+
+def dot_run_command() -> list[str]:
+    """``dot-run`` of this Python environment (the script beside the interpreter, else the module)."""
+    script = Path(sys.executable).with_name("dot-run")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from dotcli.cli import run_main; run_main()"]
+
+
+def run_grid(experiment: str, overrides: Sequence[str], sweep_dir: Path) -> int:
+    """One ``dot-run -m experiment=<experiment>`` over the whole grid; its exit status (non-zero: a cell failed)."""
+    cmd = [*dot_run_command(), "-m", f"experiment={experiment}", f"hydra.sweep.dir={sweep_dir}", *overrides]
+    print("dot-reproduce: " + " ".join(cmd[-(len(overrides) + 3):]), flush=True)
+    return subprocess.run(cmd).returncode
+
+
+def summary(name: str, cells: list[Cell]) -> str:
+    counts = Counter(c.status for c in cells)
+    parts = [f"{counts[s]} {s}" for s in ("done", "skipped", "failed", "todo") if counts[s]]
+    return f"{name}: {len(cells)} cells: {', '.join(parts) or 'none'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``dot-reproduce [OVERRIDE ...] [--only toy,cifar10] [--runs DIR] [--out DIR] [--launcher NAME] [--plan]``."""
+    ap = argparse.ArgumentParser(
+        prog="dot-reproduce",
+        description="Run the paper's grid (configs/experiment/*_table.yaml) with Hydra multirun, resuming "
+                    "finished cells, then write the tables (dot-table) of exactly that grid.")
+    ap.add_argument("overrides", nargs="*", help="dot-run overrides for every cell, e.g. seed=0,1,2 or "
+                                                 "paths.allow_download=false (sweeps add cells)")
+    ap.add_argument("--only", default=",".join(EXPERIMENTS),
+                    help=f"comma-separated experiments (default: all: {','.join(EXPERIMENTS)})")
+    ap.add_argument("--runs", type=Path, default=Path("runs/reproduce"),
+                    help="where the cells run: <runs>/<experiment>/<cell> (default: runs/reproduce)")
+    ap.add_argument("--out", type=Path, default=Path("results"), help="tables and figures (default: results)")
+    ap.add_argument("--launcher", default=None,
+                    help="a hydra/launcher option: joblib (local processes), submitit_local, slurm")
+    ap.add_argument("--plan", action="store_true", help="list every cell, its directory and state; run nothing")
+    ap.add_argument("--tables-only", action="store_true", help="only rewrite the tables from the finished cells")
+    args = ap.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        ap.error(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
+    overrides = [*args.overrides, *([f"hydra/launcher={args.launcher}"] if args.launcher else [])]
+
+    status = 0
+    if not (args.plan or args.tables_only):
+        for name in names:
+            try:
+                for cell in adopt_finished(plan(EXPERIMENTS[name], overrides, args.runs / name), args.runs / name):
+                    print(f"dot-reproduce: kept the finished record of {cell.dir.name} from another directory")
+            except Exception:  # planning fails where the config does not compose: dot-run says why below
+                pass
+            if run_grid(EXPERIMENTS[name], overrides, args.runs / name) != 0:
+                status = 1  # a cell failed (failed.json says why); the other cells and experiments ran
+    cells: list[Cell] = []
+    for name in names:
+        try:
+            grid = plan(EXPERIMENTS[name], overrides, args.runs / name)
+        except Exception as exc:  # a config that does not compose: dot-run said why already
+            print(f"dot-reproduce: {name}: cannot list the cells ({exc})", file=sys.stderr)
+            status = 1
+            continue
+        print(summary(name, grid), flush=True)
+        if args.plan:
+            for c in grid:
+                print(f"  {c.status:8s} {c.dir}  {' '.join(c.overrides)}" + (f"  # {c.note}" if c.note else ""))
+        cells += grid
+    if args.plan:
+        return status
+    files = [p for c in cells for p in c.files()]
+    if not files:
+        print("dot-reproduce: no finished, skipped or failed cell yet: no tables written", file=sys.stderr)
+        return status or 1
+    from dotcli.tables import tabulate
+
+    try:
+        for path in tabulate(files, args.out):
+            print(path)
+    except DotcliError as exc:
+        print(f"dot-reproduce: error: {exc}", file=sys.stderr)
+        return 2
+    if any(c.status == "failed" for c in cells):
+        status = 1
+    return status
+
+
+def entry() -> None:
+    """The ``dot-reproduce`` console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,166 @@
+"""dot-reproduce: a toy grid through Hydra multirun (skips, failures, resume, tables), the image grids' plans,
+and the pre-flight checks that skip a cell on a machine that lacks its inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+
+import dotcli.cli  # noqa: F401  (registers the resolvers the configs use)
+from dotcli.preflight import SKIP_NAME, missing_inputs, skip_if_unavailable
+from dotcli.records import config_hash, write_json_atomic
+from dotcli.reproduce import EXPERIMENTS, main, plan
+
+# tiny toy cells: 2 trials of 50 samples, 5 DOT updates (every method reads its steps from dataset.refine)
+FAST = ["dataset=gaussians25", "trials=2", "dataset.refine.steps=5", "dataset.refine.k_eff_repeats=1",
+        "paths.allow_download=false"]
+
+
+def composed(overrides):
+    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
+        return compose(config_name="run", overrides=overrides)
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_toy_grid_skips_fails_resumes_and_tabulates(tmp_path, monkeypatch):
+    """tanaka_wgangp has no checkpoint here (no $DOTCLI_CHECKPOINTS, downloads off): its cells are skipped with
+    the reason; n_samples=1 cells fail; neither stops the grid. A rerun recomputes nothing that is finished."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--only", "toy", "--runs", "runs", "--out", "results", *FAST, "method=none,dot", "n_samples=1,50"]
+    assert main(args) == 1  # 1: a cell failed (the tables are written all the same)
+
+    cells = plan("toy_table", args[6:], "runs/toy")
+    state = {(c.overrides[1], c.overrides[2], c.overrides[-1]): c for c in cells}
+    assert len(cells) == 8 and len({c.dir for c in cells}) == 8
+    for (model, method, n), c in state.items():
+        expected = "failed" if n == "n_samples=1" else "skipped" if model == "model=tanaka_wgangp" else "done"
+        assert c.status == expected, (model, method, n, c.note)
+    done = {c.overrides[2]: c for c in cells if c.status == "done"}
+    for c in done.values():  # the directory is named by the record's own config hash
+        rec = load(c.dir / "result.json")
+        assert c.dir.name.endswith("_s0_" + rec["config_hash"][:8]) and rec["config_hash"] == c.config_hash
+        assert rec["trials"] == 2 and rec["n_samples"] == 50
+    skipped = next(c for c in cells if c.status == "skipped")
+    note = load(skipped.dir / SKIP_NAME)
+    assert note["skipped"] == ["checkpoint missing"] and not (skipped.dir / "failed.json").exists()
+    assert "G_25gaussians_WGAN-GP.npz not found" in note["reason"] and "paths.allow_download=false" in note["reason"]
+    failed = next(c for c in cells if c.status == "failed")
+    assert "n_samples=1 is not valid" in load(failed.dir / "failed.json")["error"]
+
+    # the tables hold exactly the records' numbers, the skip reason and the failure, each written distinctly
+    csv = pd.read_csv(tmp_path / "results" / "toy.csv")
+    assert sorted(csv.status) == ["failed"] * 4 + ["ok"] * 2 + ["skipped"] * 2
+    for method, c in done.items():
+        rec, row = load(c.dir / "result.json"), csv[(csv.status == "ok") & (csv.method == method.split("=")[1])]
+        for m in ("hq", "emd", "modes"):
+            assert row[m].item() == pytest.approx(sum(rec["metrics"][f"{m}_trials"]) / 2)
+            assert row[f"{m}_std"].item() == pytest.approx(rec["metrics"][f"{m}_std"])
+    md = (tmp_path / "results" / "toy.md").read_text()
+    hq = load(done["method=dot"].dir / "result.json")["metrics"]
+    assert f"{hq['hq']:.3f} ± {hq['hq_std']:.3f}" in md
+    assert "*skipped: checkpoint missing*" in md and "*failed*" in md
+    assert "- **skipped** (gaussians25 / tanaka_wgangp: none, dot): checkpoint G_25gaussians_WGAN-GP.npz" in md
+    assert "n_samples=1 is not valid" in md and "Protocol: 50 samples per trial; trials per cell 2" in md
+    assert (tmp_path / "results" / "toy.tex").is_file() and (tmp_path / "results" / "toy_samples.png").is_file()
+    assert "| [2-D toy experiments](toy.md) | 2 | 2 | 4 |" in (tmp_path / "results" / "README.md").read_text()
+
+    # interrupted grid: one finished cell lost its record; the rerun recomputes it and nothing else
+    lost, kept = done["method=dot"].dir / "result.json", done["method=none"].dir / "result.json"
+    before = load(lost)
+    stamp = kept.stat().st_mtime_ns
+    os.utime(kept, ns=(stamp - 10**9, stamp - 10**9))  # backdate: a rewrite would show even within one second
+    stamp = kept.stat().st_mtime_ns
+    lost.unlink()
+    # and another finished cell sits under an older directory name: it is copied back, not recomputed
+    old_name = done["method=none"].dir.parent / "gaussians25_dotcli_wgangp_none"
+    done["method=none"].dir.rename(old_name)
+    assert main(args) == 1
+    assert kept.stat().st_mtime_ns == stamp and (old_name / "result.json").is_file()  # not recomputed
+    again = load(lost)
+    assert again["metrics"] == before["metrics"] and again["config_hash"] == before["config_hash"]  # nothing lost
+    for c in cells:  # every other cell as it was
+        assert {p.name for p in c.files()} == {"done": {"result.json"}, "skipped": {SKIP_NAME},
+                                               "failed": {"failed.json"}}[c.status]
+
+
+def test_plan_of_the_paper_grids(tmp_path, capsys):
+    cifar = plan("cifar10_table", [], tmp_path / "cifar10")
+    assert len(cifar) == 16 and {c.status for c in cifar} == {"todo"} and len({c.dir for c in cifar}) == 16
+    models = {c.overrides[1].split("=")[1] for c in cifar}
+    assert models == {"tanaka_wgangp", "tanaka_sngan_ns", "tanaka_sngan_hinge", "tanaka_sagan_ns"}
+    assert cifar[0].dir.name.startswith("cifar10_tanaka_wgangp_none_s0_")
+    imagenet = plan("imagenet_table", ["seed=0,1"], tmp_path / "imagenet")  # a seed sweep doubles the cells
+    assert [c.overrides[2] for c in imagenet] == ["method=none", "method=none", "method=dot", "method=dot"]
+    assert main(["--plan", "--only", "imagenet", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "imagenet: 2 cells: 2 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
+    assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet"}
+
+
+def test_image_cells_record_every_ten_steps_at_the_papers_step_counts():
+    for name, steps in (("cifar10", 100), ("stl10", 100), ("imagenet", 30)):
+        model = "pfn_sngan_projection" if name == "imagenet" else "tanaka_sngan_ns"
+        cfg = composed([f"experiment={name}_table", f"dataset={name}", f"model={model}", "method=dot"])
+        assert cfg.method.steps == steps and cfg.method.record_every == 10 and cfg.method.space == "latent"
+        assert cfg.preflight.skip_unavailable and cfg.preflight.require_gpu_above_samples == 10000
+    toy = composed(["experiment=toy_table", "method=dot"])
+    assert toy.method.record_every == 0 and toy.preflight.require_gpu_above_samples is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU machine's view")
+def test_preflight_names_every_missing_input(tmp_path):
+    base = ["dataset=cifar10", "model=tanaka_wgangp", "method=dot", "paths.allow_download=false",
+            f"paths.data={tmp_path / 'nodata'}", "preflight.skip_unavailable=true",
+            "preflight.require_gpu_above_samples=10000"]
+    gpu = missing_inputs(composed(base))  # 50k samples on a CPU: that alone, nothing fetched
+    assert [m.what for m in gpu] == ["no GPU"] and "needs a GPU: 50000 samples x 1 trial(s) on cpu" in gpu[0].reason
+    small = missing_inputs(composed([*base, "n_samples=100"]))
+    assert [m.what for m in small] == ["checkpoint missing", "checkpoint missing", "dataset missing",
+                                       "Inception weights missing"]
+    assert "DCGAN_G_CIFAR_WGAN-GP_Wasserstein_150001.npz not found" in small[0].reason
+    assert "downloads are off" in small[3].reason
+    assert missing_inputs(composed(["model=dotcli_wgangp", "preflight.skip_unavailable=true"])) == []
+
+    # a skip writes skipped.json; a finished record of the same config is never replaced by a skip
+    cfg = composed([*base, "n_samples=100"])
+    path, reason = skip_if_unavailable(cfg, tmp_path / "cell")
+    assert path.name == SKIP_NAME and load(path)["reason"] == reason and "dataset missing" in load(path)["skipped"]
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    write_json_atomic(tmp_path / "done" / "result.json", {"config_hash": config_hash(resolved)})
+    assert skip_if_unavailable(cfg, tmp_path / "done") is None
+    assert skip_if_unavailable(composed(base[:-2]), tmp_path / "off") is None  # preflight off: the run decides
+
+
+def test_image_records_through_the_runner_make_the_wide_table_and_step_figure(tmp_path):
+    """Real image records (random DCGAN, tiny feature extractor, fake CIFAR files) -> IS/FID cells, protocol, figure."""
+    from dotcli.run import run
+    from dotcli.tables import tabulate
+    from tests.data.fake import write_fake_cifar10
+    from tests.metrics.tiny import TINY, register_tiny
+
+    register_tiny()
+    write_fake_cifar10(tmp_path / "data", per_file=4)
+    common = ["dataset=cifar10", "model=random_dcgan32", "model.ch=8", "n_samples=16", "batch_size=16",
+              f"metrics.feature_extractor={TINY}", "metrics.is_splits=2", f"paths.data={tmp_path / 'data'}",
+              f"paths.cache={tmp_path / 'cache'}", "device=cpu"]
+    run(composed([*common, "method=none"]), tmp_path / "runs" / "none")
+    run(composed([*common, "method=dot", "method.steps=2", "method.record_every=1", "method.k_eff_pairs=8"]),
+        tmp_path / "runs" / "dot")
+    written = {p.name for p in tabulate([tmp_path / "runs"], tmp_path / "results")}
+    assert {"cifar10.md", "cifar10.tex", "cifar10.csv", "cifar10_by_step.png", "cifar10_samples.png"} <= written
+    md = (tmp_path / "results" / "cifar10.md").read_text()
+    assert "## IS ↑ / FID ↓" in md and "| model | none | dot |" in md and "| random_dcgan32 | " in md
+    assert "reference: cifar10 train+test (24 images)" in md and "features: tiny-test" in md
+    assert "quantisation: uint8 = clamp(round((x + 1) * 127.5)" in md and "**Warning**: 16 samples per trial" in md
+    assert "| paper, model not named [1] | 7.85 / 21.53 | 8.50 / 19.71 |" in md
