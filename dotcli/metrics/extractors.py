@@ -177,7 +177,8 @@ def pytorch_fid_state_dict(fidelity_state: dict[str, torch.Tensor], net: nn.Modu
     the map is the identity; this checks names and shapes and names what differs if a version changes it.
     """
     target = net.state_dict()
-    if "fc.weight" not in fidelity_state and "fc.bias" not in fidelity_state:
+    if "fc.weight" in target and "fc.weight" not in fidelity_state and "fc.bias" not in fidelity_state:
+        # a pool3-only file (dot-weights inception): keep the network's own fc, which FID never uses
         fidelity_state = {**fidelity_state, "fc.weight": target["fc.weight"], "fc.bias": target["fc.bias"]}
     missing = sorted(set(target) - set(fidelity_state))
     extra = sorted(set(fidelity_state) - set(target))
