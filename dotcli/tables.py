@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,7 @@ import pandas as pd
 
 from dotcli import DotcliError, __version__
 from dotcli.preflight import SKIP_NAME
-from dotcli.records import FAILURE_NAME, config_hash, load_records
+from dotcli.records import FAILURE_NAME, config_hash, load_records, write_atomic
 from dotcli.reference import NOTES, PaperRow, has_reference, paper_rows, published_for
 
 
@@ -526,10 +524,7 @@ def _legend(family: str, panels: list[Wide]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: f.write(text.encode()))
 
 
 def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
