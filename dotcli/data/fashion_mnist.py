@@ -109,9 +109,6 @@ class FashionMnist(ImageData):
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "train",
                  reference_limit: int | None = None, debian_dir: str | None = DEBIAN_DIR, **_: Any) -> None:
-        if reference_set not in self.REFERENCE_SETS:
-            raise DotcliError(f"{self.name}: reference_set={reference_set!r} is not one of "
-                              f"{', '.join(self.REFERENCE_SETS)}")
         super().__init__(root, download, reference_set, "test", reference_limit)
         self.debian_dir = Path(debian_dir) if debian_dir else None
         self._images: dict[str, np.ndarray] = {}

@@ -184,9 +184,14 @@ class ImageData(ABC):
     image_size = 0
     #: how reference images become ``image_size`` uint8 images (recorded and part of the cache key)
     transform = "none"
+    #: named reference sets of datasets that have several (checked here, once for all subclasses)
+    REFERENCE_SETS: dict[str, Any] = {}
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "",
                  heldout_split: str = "", reference_limit: int | None = None) -> None:
+        if self.REFERENCE_SETS and reference_set not in self.REFERENCE_SETS:
+            raise DotcliError(f"{self.name}: reference_set={reference_set!r} is not one of "
+                              f"{', '.join(self.REFERENCE_SETS)}")
         self.root = Path(str(root)).expanduser()
         self.download = bool(download)
         self.reference_set, self.heldout_split = reference_set, heldout_split
@@ -286,9 +291,6 @@ class Cifar10(ImageData):
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "train+test",
                  reference_limit: int | None = None, **_: Any) -> None:
-        if reference_set not in self.REFERENCE_SETS:
-            raise DotcliError(f"{self.name}: reference_set={reference_set!r} is not one of "
-                              f"{', '.join(self.REFERENCE_SETS)}")
         super().__init__(root, download, reference_set, "test", reference_limit)
         self._arrays: dict[str, np.ndarray] = {}
 
@@ -356,9 +358,6 @@ class Stl10(ImageData):
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "unlabeled",
                  reference_limit: int | None = None, **_: Any) -> None:
-        if reference_set not in self.REFERENCE_SETS:
-            raise DotcliError(f"{self.name}: reference_set={reference_set!r} is not one of "
-                              f"{', '.join(self.REFERENCE_SETS)}")
         super().__init__(root, download, reference_set, "test", reference_limit)
 
     @property

@@ -149,3 +149,14 @@ def test_image_folder_resizes_crops_and_subsets(tmp_path):
 def test_image_folder_missing_is_explained(tmp_path):
     with pytest.raises(DotcliError, match="ImageNet cannot be downloaded automatically"):
         ImageNet(tmp_path / "imagenet", download=True).reference_size()
+
+
+@pytest.mark.parametrize("cls_path", ["dotcli.data.images:Cifar10", "dotcli.data.images:Stl10",
+                                      "dotcli.data.fashion_mnist:FashionMnist"])
+def test_unknown_reference_set_is_named(tmp_path, cls_path):
+    import importlib
+
+    module, _, name = cls_path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    with pytest.raises(DotcliError, match=r"reference_set='nosuch' is not one of"):
+        cls(tmp_path, reference_set="nosuch")
