@@ -6,6 +6,7 @@ The runner names no method, model or dataset: each comes from its config's ``_ta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -184,6 +185,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
         "dataset": cfg.dataset.name,
         "model": cfg.model.name,
         "method": sampler.name,
+        "method_info": dataclasses.asdict(sampler.info),
         "params": {**{k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items()
                       if not k.startswith("_") and k != "name"},
                    "setup": setups},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -54,11 +54,34 @@ class SampleBatch:
     steps: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MethodInfo:
+    """How reports show a method, declared beside its sampler (tables name no method).
+
+    Attributes:
+        label: display name in tables and figures.
+        params: method config keys worth a column (they tell variants of the method apart).
+        cost: keys of :meth:`Sampler.stats` worth a column.
+        source: where the algorithm comes from (a paper, or ``dotcli`` for our own variants).
+        ours: the method (or variant) is this project's, not a paper's: tables mark it.
+        order: position among methods in tables (smaller first).
+    """
+
+    label: str
+    params: tuple[str, ...] = ()
+    cost: tuple[str, ...] = ()
+    source: str = ""
+    ours: bool = False
+    order: int = 100
+
+
 class Sampler(ABC):
     """A way to draw samples from a frozen GAN, possibly improved by its discriminator."""
 
     #: short method name written into result records (``none``, ``dot``, ...)
     name: str = "sampler"
+    #: how tables show it (written into every record as ``method_info``)
+    info: ClassVar[MethodInfo] = MethodInfo(label="sampler")
 
     def setup(self, pair: ModelPair, ctx: SetupContext) -> dict[str, Any]:
         """Prepare for sampling (estimate k_eff, calibrate D...).

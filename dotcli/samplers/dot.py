@@ -8,7 +8,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
-from dotcli.samplers.base import SampleBatch, Sampler, SetupContext
+from dotcli.samplers.base import MethodInfo, SampleBatch, Sampler, SetupContext
 from dotcli.samplers.gradient import transport
 from dotcli.samplers.keff import estimate_k_eff, estimate_k_eff_per_class
 
@@ -29,6 +29,8 @@ class DOTSampler(Sampler):
     """
 
     name = "dot"
+    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer"),
+                      source="Tanaka 2019 (DOT), Alg. 1 (target) / Alg. 2 (latent)", order=30)
     transport_weight = 1.0
 
     def __init__(self, space: str = "target", eps: float = 0.01, steps: int = 100,

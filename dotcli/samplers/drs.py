@@ -8,7 +8,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
-from dotcli.samplers.base import SampleBatch, Sampler, SetupContext
+from dotcli.samplers.base import MethodInfo, SampleBatch, Sampler, SetupContext
 from dotcli.samplers.calibration import AffineLogit, fit_logistic_calibration
 
 
@@ -37,6 +37,8 @@ class RejectionSampler(Sampler):
     """
 
     name = "drs"
+    info = MethodInfo(label="DRS", params=("gamma_percentile",), cost=("acceptance_rate", "proposals_per_sample"),
+                      source="Azadi et al. 2019 (DRS), Alg. 1", order=20)
 
     def __init__(self, burn_in: int = 10_000, gamma_percentile: float = 95.0, eps: float = 1e-6,
                  calibrate: str = "auto", calibration_samples: int = 1000,
