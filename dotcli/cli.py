@@ -51,7 +51,7 @@ def run_main() -> None:
 
 
 def table_main(argv: list[str] | None = None) -> None:
-    """``dot-table [RUN_OR_SWEEP_DIR ...] [--out results]``."""
+    """``dot-table [RUN_OR_SWEEP_DIR ...] [--out DIR]`` (default: DIR/tables)."""
     from dotcli.tables import main
 
     try:

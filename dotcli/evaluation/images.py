@@ -35,7 +35,7 @@ from dotcli.data.images import to_uint8
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import MeanCov, fid_from_stats, inception_score, kid
-from dotcli.metrics.reference import ReferenceStats, reference_statistics
+from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
 

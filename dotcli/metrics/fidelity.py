@@ -14,6 +14,18 @@ import torch
 from scipy import linalg
 
 from dotcli import DotcliError
+from dotcli.metrics.info import MetricInfo
+
+# how reports show them (docs/protocol.md#image-metrics); the feature space (Inception, a classifier) is the
+# record's evaluation.feature_extractor, shown by the tables where cells differ in it
+METRICS = (
+    MetricInfo("is_mean", "IS", True, 2, "Inception score", "is_fid", "image", split_std="is_std",
+               protocol="docs/protocol.md#image-metrics"),
+    MetricInfo("fid", "FID", False, 2, "Fréchet Inception distance", "is_fid", "image",
+               protocol="docs/protocol.md#image-metrics"),
+    MetricInfo("kid_mean", "KID", False, 4, "kernel Inception distance", "kid", "image", split_std="kid_std",
+               protocol="docs/protocol.md#image-metrics"),
+)
 
 # torch-fidelity's default seed for the IS shuffle and the KID subsets (defaults.py: rng_seed=2020).
 FIDELITY_SEED = 2020

@@ -6,6 +6,18 @@ import numpy as np
 import ot
 import torch
 
+from dotcli.metrics.info import MetricInfo
+
+# how reports show them (docs/protocol.md#toy-metrics)
+METRICS = (
+    MetricInfo("hq", "HQ", True, 3, "fraction of samples within 4σ of a mode", "hq", "toy",
+               protocol="docs/protocol.md#toy-metrics"),
+    MetricInfo("modes", "modes", True, 1, "modes with at least one high-quality sample", "modes", "toy",
+               protocol="docs/protocol.md#toy-metrics"),
+    MetricInfo("emd", "EMD", False, 3, "exact W1 to as many fresh data points", "emd", "toy",
+               protocol="docs/protocol.md#toy-metrics"),
+)
+
 
 def nearest_mode_distance(samples: torch.Tensor, modes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Distance from each sample to its nearest mode, and that mode's index."""

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dotcli.paper.published import PAPER_ROWS, PUBLISHED, paper_rows, published_for
 from dotcli.records import write_json_atomic
-from dotcli.reference import PAPER_ROWS, PUBLISHED, paper_rows, published_for
 from dotcli.tables import build_rows, main, tabulate, variant_key, write_tables
 
 
@@ -79,7 +79,7 @@ def test_wide_table_best_bold_paper_numbers_and_skips(tmp_path):
     write_tables(recs, tmp_path, failures=[failure()], skips=[skip(model="dotcli_wgangp", method="dot")])
     md = (tmp_path / "toy.md").read_text()
     # rows = dataset / model, columns = method; the best cell of a row is bold; the paper's HQ beside its cell
-    assert "| model | none | naive | dot |" in md
+    assert "| model | none | naive | DOT |" in md
     assert "| gaussians25 / tanaka_wgangp | 0.390 ± 0.014 | – | **0.710 ± 0.014** (paper 0.698 [1]) |" in md
     assert "[1] Tanaka 2019 (DOT), 2-D toy table" in md
     # a skip and a failure are written differently, the reason in the notes below the table
@@ -149,7 +149,7 @@ def test_figures_from_metrics_by_step_and_an_eps_sweep(tmp_path):
     assert {"toy_by_step.png", "toy_sweep_eps.png"} <= written and "toy_sweep_steps.png" not in written
     assert (tmp_path / "toy_sweep_eps.png").stat().st_size > 10_000
     md = (tmp_path / "toy.md").read_text()  # one column per eps: the sweep's parameter names the columns
-    assert "| model | dot (eps=0.003) | dot (eps=0.01) | dot (eps=0.03) |" in md
+    assert "| model | DOT (eps=0.003) | DOT (eps=0.01) | DOT (eps=0.03) |" in md
 
 
 def test_published_numbers_have_sources():

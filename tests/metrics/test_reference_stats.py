@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dotcli import DotcliError
-from dotcli.metrics.reference import reference_key, reference_statistics
+from dotcli.metrics.reference_stats import reference_key, reference_statistics
 from tests.metrics.tiny import TinyExtractor, save_tiny_weights, tiny_forward, tiny_weights
 
 

@@ -1,4 +1,4 @@
-"""Published numbers printed beside our rows (PROTOCOL.md section 5), each with its source.
+"""Published numbers printed beside our rows (docs/protocol.md#published-numbers), each with its source.
 
 Two kinds:
 
@@ -18,7 +18,7 @@ SLIDES = ("seed slides (a talk by the DOT paper's author, seed/slides.md): G onl
           "the slide does not name the model")
 LEADERBOARD = ("best DOT entries of Tanaka 2019 (DOT), via a leaderboard scrape of the paper; the model row "
                "is unknown and IS and FID may come from different rows")
-TOY_HQ = "Tanaka 2019 (DOT), 2-D toy table, via a leaderboard scrape (PROTOCOL.md s.5)"
+TOY_HQ = "Tanaka 2019 (DOT), 2-D toy table, via a leaderboard scrape (docs/protocol.md#published-numbers)"
 COLLECTIONS = "w86763777/pytorch-gan-collections README (SNGAN ResNet, 50k samples vs CIFAR-10 train, their checkpoint)"
 PFN = "pfnet-research/sngan_projection README (their TF Inception pipeline)"
 DRS = "Azadi et al. 2019 (DRS), abstract: their SAGAN on ImageNet 128, not this model"
@@ -66,7 +66,7 @@ PAPER_ROWS: list[PaperRow] = [
 # Facts about a dataset that are not a method's number (sanity values for the metric pipeline).
 NOTES: dict[str, list[tuple[str, str]]] = {
     "cifar10": [("real CIFAR-10 images: IS 11.24 (train), 10.98 (test); FID train vs test 3.15",
-                 "TF reference values (PROTOCOL.md s.5)")],
+                 "TF reference values (docs/protocol.md#published-numbers)")],
 }
 
 

@@ -1,0 +1,81 @@
+"""A family's figures from what the records hold (never a rerun): metrics against the update step
+(``metrics_by_step``), against eps or steps for a one-parameter sweep, and every cell's samples."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dotcli.metrics.info import metric_infos
+from dotcli.paper.tables import title
+from dotcli.records import config_hash
+from dotcli.tables.layout import add_labels, arrow_title, column_order, panels, present
+from dotcli.tables.rows import params_label
+
+SWEPT = ("eps", "steps")  # method parameters a sweep figure is drawn against (when a method declares them)
+
+
+def _label(r: pd.Series, family: str, skip: tuple[str, ...] = ()) -> str:
+    params = {k: r[k] for k in r["_params"] if k in r and k not in skip and present(r[k])}
+    name = " / ".join([*([r.dataset] if family == "toy" else []), r.model, r["_label"]])
+    return name + (f" ({params_label(params)})" if params else "")
+
+
+def sweep_lines(ok: pd.DataFrame, param: str, metrics: list[str], label: Callable[[pd.Series], str]) -> list[Any]:
+    """Lines of a one-parameter sweep: cells that differ only in ``method.<param>`` (and the seed)."""
+    from dotcli.plots import Curve
+
+    if param not in ok:
+        return []
+    groups: dict[str, list[Any]] = {}
+    for _, r in ok[ok[param].notna()].iterrows():
+        cfg = {k: v for k, v in r.config.items() if k != "seed"}
+        cfg["method"] = {k: v for k, v in cfg.get("method", {}).items() if k != param}
+        groups.setdefault(config_hash(cfg), []).append(r)
+    lines = []
+    for rows in groups.values():
+        if len({float(r[param]) for r in rows}) < 2:
+            continue
+        rows = sorted(rows, key=lambda r: float(r[param]))
+        lines.append(Curve(label(rows[0]), [float(r[param]) for r in rows],
+                           {m: [r.get(m) for r in rows] for m in metrics},
+                           {m: [r.get(f"{m}_std") for r in rows] for m in metrics}))
+    return lines
+
+
+def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
+    """Write the family's figures into ``out``; return their paths."""
+    from dotcli import plots
+
+    ok = df[df.status == "ok"]
+    metrics = [m for p in panels("toy" if family == "toy" else "image") for m in p if m in ok and ok[m].notna().any()]
+    titles = {m: arrow_title(metric_infos()[m]) for m in metrics}
+    name = title(family)
+    written = []
+    curves = [plots.Curve(_label(r, family), sorted(r.by_step),
+                          {m: [r.by_step[s].get(m) for s in sorted(r.by_step)] for m in metrics})
+              for _, r in ok.iterrows() if isinstance(r.get("by_step"), dict) and r.by_step]
+    if curves:
+        path = out / f"{family}_by_step.png"
+        plots.curves_figure(curves, titles, "step", f"{name}: metrics along the updates", path)
+        written.append(path)
+    for param in SWEPT:
+        lines = sweep_lines(ok, param, metrics, lambda r, p=param: _label(r, family, (p,)))
+        if lines:
+            path = out / f"{family}_sweep_{param}.png"
+            plots.curves_figure(lines, titles, param, f"{name}: metrics against {param}", path,
+                                log_x=param == "eps")
+            written.append(path)
+    labelled = add_labels(df)
+    figs = {(r.row, r.col): Path(r.figure) for _, r in labelled.iterrows()
+            if r.status == "ok" and isinstance(r.get("figure"), str) and Path(r.figure).is_file()}
+    if figs:
+        path = out / f"{family}_samples.png"
+        cols = [c for c in column_order(labelled) if any(k[1] == c for k in figs)]
+        plots.figure_grid(figs, list(dict.fromkeys(k[0] for k in figs)), cols,
+                          f"{name}: samples of each cell (first trial)", path, crop_last_panel=family == "toy")
+        written.append(path)
+    return written

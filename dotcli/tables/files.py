@@ -1,0 +1,98 @@
+"""The files of ``dot-table``: per family ``<family>.md``, ``.tex``, ``.csv``, ``_wide.csv`` and figures, and the
+index (``README.md``, ``index.json``) of every table in the output directory. Every file is written atomically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dotcli import DotcliError, __version__
+from dotcli.paper.tables import title
+from dotcli.preflight import SKIP_NAME
+from dotcli.records import FAILURE_NAME, load_records, write_atomic
+from dotcli.tables.figures import write_figures
+from dotcli.tables.render import family_markdown, protocol_line, wide_csv
+from dotcli.tables.rows import build_rows, csv_frame
+
+INDEX_JSON = "index.json"
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[dict[str, Any]] = (),
+                 skips: Sequence[dict[str, Any]] = ()) -> list[Path]:
+    """Write every family's tables and figures, and the index (``README.md``, ``index.json``); return the paths.
+
+    The index keeps the entries of tables written earlier into ``out`` (from other records) whose files
+    are still there, so tables built one family at a time still share one index.
+    """
+    df = build_rows(records, failures, skips)
+    if df.empty:
+        raise DotcliError("no result.json, failed.json or skipped.json to tabulate")
+    out.mkdir(parents=True, exist_ok=True)
+    written, entries = [], []
+    for family in sorted(df.family.unique(), key=lambda f: (f != "toy", f)):
+        fam = df[df.family == family].reset_index(drop=True)
+        md, tex, wides = family_markdown(fam, family)
+        files = {"md": out / f"{family}.md", "csv": out / f"{family}.csv", "tex": out / f"{family}.tex",
+                 "wide csv": out / f"{family}_wide.csv"}
+        _write_text(files["md"], md)
+        _write_text(files["tex"], tex)
+        _write_text(files["csv"], csv_frame(fam).to_csv(index=False))
+        _write_text(files["wide csv"], pd.concat([wide_csv(w) for w in wides]).to_csv(index=False))
+        figures = write_figures(fam, family, out)
+        written += [*files.values(), *figures]
+        counts = fam.status.value_counts()
+        entries.append({"family": family, "title": title(family),
+                        "cells": {k: int(counts.get(k, 0)) for k in ("ok", "skipped", "failed")},
+                        "files": {k: p.name for k, p in files.items()}, "figures": [p.name for p in figures],
+                        "protocol": protocol_line(fam)})
+    index = _merge_index(out, entries)
+    _write_text(out / INDEX_JSON, json.dumps({"dotcli": __version__, "tables": index}, indent=2) + "\n")
+    readme = out / "README.md"
+    _write_text(readme, index_markdown(index))
+    return [*written, out / INDEX_JSON, readme]
+
+
+def _merge_index(out: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        old = json.loads((out / INDEX_JSON).read_text()).get("tables", [])
+    except (OSError, ValueError):
+        old = []
+    merged = {e["family"]: e for e in old if isinstance(e, dict) and (out / e.get("files", {}).get("md", "")).is_file()}
+    merged.update({e["family"]: e for e in entries})
+    return sorted(merged.values(), key=lambda e: (e["family"] != "toy", e["family"]))
+
+
+def index_markdown(index: list[dict[str, Any]]) -> str:
+    """The index ``README.md``: one line per table with its cell counts and files, then each table's protocol."""
+    lines = ["# Results", "",
+             f"Written by `dot-table` (dotcli {__version__}). `make reproduce` runs the paper's grid (only the cells "
+             "not finished yet) and rewrites these files; `make table` only rewrites them. A skipped cell lacks an "
+             "input on the machine that ran the grid (the table says which); a failed cell raised an error.", "",
+             "| table | finished | skipped | failed | files | figures |", "|---|---|---|---|---|---|"]
+    for e in index:
+        family, n = e["family"], e["cells"]
+        links = " · ".join(f"[{k}]({name})" for k, name in e["files"].items())
+        figs = " · ".join(f"[{Path(f).stem.removeprefix(family + '_')}]({f})" for f in e["figures"]) or "–"
+        lines.append(f"| [{e['title']}]({e['files']['md']}) | {n['ok']} | {n['skipped']} | {n['failed']} | "
+                     f"{links} | {figs} |")
+    lines.append("")
+    lines += [f"- {e['title']}: {e['protocol']}" for e in index]
+    return "\n".join(lines) + "\n"
+
+
+def tabulate(paths: Sequence[str | Path], out: Path) -> list[Path]:
+    """Load every record, failure and skip note under ``paths`` and write the tables into ``out``."""
+    records = load_records(paths)
+    failures = load_records(paths, FAILURE_NAME)
+    skips = load_records(paths, SKIP_NAME)
+    if not records and not failures and not skips:
+        raise DotcliError(f"no result.json (or failed.json / skipped.json) found under {', '.join(map(str, paths))}")
+    return write_tables(records, out, failures, skips)
