@@ -1,4 +1,4 @@
-"""``dot-reproduce``: the paper's grid through Hydra multirun of ``dot-run``, then the tables.
+"""``dot-reproduce``: the experiment grids through Hydra multirun of ``dot-run``, then the tables.
 
 Each experiment config under ``configs/experiment/`` is one ``dot-run -m experiment=<config>`` in a
 subprocess (Hydra runs one multirun per process; its launcher, basic, joblib or submitit, runs the
@@ -10,8 +10,10 @@ whose hash is the run's own config hash (``${dotcli_cell:}``), so
 * a cell that lacks an input (checkpoint, dataset, weights, a GPU for 50k samples) is skipped with the
   reason (:mod:`dotcli.preflight`), a cell that errors leaves ``failed.json``; neither stops the others.
 
-Then ``dot-table`` runs on exactly this grid's cells (:func:`plan` recomputes their directories the way
-Hydra does), so stale cells of an older config never mix into the tables.
+Then the files of exactly this grid's cells (:func:`plan` recomputes their directories the way Hydra does)
+are copied into ``<out>/records/<experiment>/`` (:func:`keep_records`) and ``dot-table`` runs on those copies,
+so stale cells of an older config never mix into the tables and ``results/`` holds the records behind its
+numbers; a cell whose record is there is adopted rather than recomputed.
 """
 
 from __future__ import annotations
@@ -31,8 +33,22 @@ from dotcli import DotcliError
 from dotcli.preflight import SKIP_NAME
 from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash
 
-# short name -> experiment config (configs/experiment/<config>.yaml), in the order they run
-EXPERIMENTS = {"toy": "toy_table", "cifar10": "cifar10_table", "stl10": "stl10_table", "imagenet": "imagenet_table"}
+RECORDS_DIR = "records"  # <out>/records/<experiment>/<cell>/: the records the tables were built from
+
+
+def discover_experiments() -> dict[str, str]:
+    """Short name -> experiment config, for every ``configs/experiment/*.yaml`` (``toy_table`` is ``toy``).
+
+    A new grid is a new experiment config: nothing here names one. They run in name order.
+    """
+    from importlib import resources
+
+    configs = sorted(p.name.removesuffix(".yaml") for p in (resources.files("dotcli.configs") / "experiment").iterdir()
+                     if p.name.endswith(".yaml"))
+    return {c.removesuffix("_table"): c for c in configs}
+
+
+EXPERIMENTS = discover_experiments()
 
 
 def job_config_hash(root: Any) -> str:
@@ -167,6 +183,36 @@ def run_grid(experiment: str, overrides: Sequence[str], sweep_dir: Path) -> int:
     return subprocess.run(cmd).returncode
 
 
+def keep_records(name: str, cells: list[Cell], out: Path) -> Path:
+    """Copy the cells' files (record, skip or failure note, and the record's figures) into
+    ``<out>/records/<name>/<cell>/``, replacing what an earlier run left there; return that directory.
+
+    The tables are built from these copies, so ``results/`` holds the records behind its numbers
+    (``dot-table results/records --out results`` rebuilds them) and a fresh clone adopts them instead of
+    recomputing (:func:`adopt_finished`).
+    """
+    dest = out / RECORDS_DIR / name
+    tmp = dest.with_name(f".{name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for cell in cells:
+        for path in cell.files():
+            target = tmp / path.parent.name
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / path.name)
+            figures = (json.loads(path.read_text()).get("figures") or []) if path.name == RECORD_NAME else []
+            for fig in figures:
+                if (path.parent / fig).is_file():
+                    shutil.copy2(path.parent / fig, target / fig)
+    tmp.mkdir(parents=True, exist_ok=True)
+    old = dest.with_name(f".{name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
 def summary(name: str, cells: list[Cell]) -> str:
     counts = Counter(c.status for c in cells)
     parts = [f"{counts[s]} {s}" for s in ("done", "skipped", "failed", "todo") if counts[s]]
@@ -177,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     """``dot-reproduce [OVERRIDE ...] [--only toy,cifar10] [--runs DIR] [--out DIR] [--launcher NAME] [--plan]``."""
     ap = argparse.ArgumentParser(
         prog="dot-reproduce",
-        description="Run the paper's grid (configs/experiment/*_table.yaml) with Hydra multirun, resuming "
-                    "finished cells, then write the tables (dot-table) of exactly that grid.")
+        description="Run the grids (configs/experiment/*.yaml: the paper's tables, Fashion-MNIST) with Hydra "
+                    "multirun, resuming finished cells, then write the tables (dot-table) of exactly those grids and "
+                    "keep their records under OUT/records.")
     ap.add_argument("overrides", nargs="*", help="dot-run overrides for every cell, e.g. seed=0,1,2 or "
                                                  "paths.allow_download=false (sweeps add cells)")
     ap.add_argument("--only", default=",".join(EXPERIMENTS),
@@ -201,13 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.plan or args.tables_only):
         for name in names:
             try:
-                for cell in adopt_finished(plan(EXPERIMENTS[name], overrides, args.runs / name), args.runs / name):
-                    print(f"dot-reproduce: kept the finished record of {cell.dir.name} from another directory")
+                grid = plan(EXPERIMENTS[name], overrides, args.runs / name)
+                for root in (args.runs / name, args.out / RECORDS_DIR / name):  # older directories, committed records
+                    for cell in adopt_finished(grid, root):
+                        print(f"dot-reproduce: kept the finished record of {cell.dir.name} from {root}")
             except Exception:  # planning fails where the config does not compose: dot-run says why below
                 pass
             if run_grid(EXPERIMENTS[name], overrides, args.runs / name) != 0:
                 status = 1  # a cell failed (failed.json says why); the other cells and experiments ran
-    cells: list[Cell] = []
+    cells: dict[str, list[Cell]] = {}
     for name in names:
         try:
             grid = plan(EXPERIMENTS[name], overrides, args.runs / name)
@@ -219,22 +268,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.plan:
             for c in grid:
                 print(f"  {c.status:8s} {c.dir}  {' '.join(c.overrides)}" + (f"  # {c.note}" if c.note else ""))
-        cells += grid
+        cells[name] = grid
     if args.plan:
         return status
-    files = [p for c in cells for p in c.files()]
-    if not files:
+    if not any(c.files() for grid in cells.values() for c in grid):
         print("dot-reproduce: no finished, skipped or failed cell yet: no tables written", file=sys.stderr)
         return status or 1
     from dotcli.tables import tabulate
 
     try:
-        for path in tabulate(files, args.out):
+        kept = [keep_records(name, grid, args.out) for name, grid in cells.items()]
+        for path in tabulate(kept, args.out):
             print(path)
     except DotcliError as exc:
         print(f"dot-reproduce: error: {exc}", file=sys.stderr)
         return 2
-    if any(c.status == "failed" for c in cells):
+    if any(c.status == "failed" for grid in cells.values() for c in grid):
         status = 1
     return status
 

@@ -1,0 +1,17 @@
+"""Figures from what the records hold: metrics by step and one-parameter sweeps."""
+
+from __future__ import annotations
+
+from dotcli.tables import write_tables
+from tests.tables.records import record
+
+
+def test_figures_from_metrics_by_step_and_an_eps_sweep(tmp_path):
+    by_step = {str(s): {"hq": 0.3 + s / 1000, "hq_std": 0.0, "hq_trials": [0.3 + s / 1000]} for s in (0, 50, 100)}
+    recs = [record(params={"space": "target", "eps": eps, "steps": 100}, metrics={"hq": [0.5 + eps]},
+                   by_step=by_step) for eps in (0.003, 0.01, 0.03)]
+    written = {p.name for p in write_tables(recs, tmp_path)}
+    assert {"toy_by_step.png", "toy_sweep_eps.png"} <= written and "toy_sweep_steps.png" not in written
+    assert (tmp_path / "toy_sweep_eps.png").stat().st_size > 10_000
+    md = (tmp_path / "toy.md").read_text()  # one column per eps: the sweep's parameter names the columns
+    assert "| model | DOT (eps=0.003) | DOT (eps=0.01) | DOT (eps=0.03) |" in md
