@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dotcli.records import write_json_atomic
-from dotcli.tables import main, write_tables
+from dotcli.tables import main, tabulate, write_tables
 from tests.tables.records import record
 
 
@@ -28,3 +28,26 @@ def test_dot_table_cli_without_records(tmp_path, capsys):
     write_json_atomic(tmp_path / "result.json", record())
     main([str(tmp_path), "--out", str(tmp_path / "out")])
     assert Path(capsys.readouterr().out.splitlines()[-1]).name == "README.md"
+
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+def test_the_committed_tables_come_back_from_the_committed_records(tmp_path):
+    """results/ is built from results/records (what dot-reproduce keeps): the same records give the same files."""
+    index = json.loads((RESULTS / "index.json").read_text())["tables"]
+    assert index, "results/index.json lists no table"
+    tabulate([RESULTS / "records"], tmp_path)
+    for entry in index:
+        for name in entry["files"].values():  # md, csv, tex, wide csv: every number and every line
+            assert (tmp_path / name).read_text() == (RESULTS / name).read_text(), f"results/{name} differs"
+        assert {p for p in entry["figures"] if (tmp_path / p).is_file()} == set(entry["figures"])
+
+
+def test_dot_table_writes_beside_the_records_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_json_atomic(tmp_path / "sweep" / "0_dot" / "result.json", record())
+    main(["sweep"])
+    assert (tmp_path / "sweep" / "tables" / "toy.md").is_file() and not (tmp_path / "results").exists()
+    main(["sweep/0_dot/result.json"])  # a record file: the tables go beside it
+    assert (tmp_path / "sweep" / "0_dot" / "tables" / "toy.md").is_file()
