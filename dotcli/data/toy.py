@@ -1,4 +1,4 @@
-"""The paper's 2-D toy distributions (PROTOCOL.md section 2; Gulrajani et al.'s toy data)."""
+"""The paper's 2-D toy distributions (docs/protocol.md#toy-data; Gulrajani et al.'s toy data)."""
 
 from __future__ import annotations
 

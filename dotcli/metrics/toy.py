@@ -1,4 +1,4 @@
-"""Toy metrics (PROTOCOL.md section 2): high-quality rate, covered modes, exact W1 (EMD)."""
+"""Toy metrics (docs/protocol.md#toy-metrics): high-quality rate, covered modes, exact W1 (EMD)."""
 
 from __future__ import annotations
 
