@@ -23,9 +23,6 @@ CITING = ("dotcli", "scripts", "tests", "configs", "README.md", "results")
 # Not project files: virtual environments, caches, run outputs, build products.
 SKIP_DIRS = {".git", ".venv", "venv", "runs", "outputs", "multirun", "__pycache__", ".pytest_cache",
              ".ruff_cache", ".mypy_cache", "build", "dist", "node_modules"}
-# Files the reporting work (issue 9: tables package, published numbers) is rewriting with anchors of
-# their own; they keep their old citations until that lands. Delete this set once it has.
-BEING_REWRITTEN = {"dotcli/tables.py", "dotcli/reference.py"}
 
 
 def _text(path: Path) -> str | None:
@@ -114,7 +111,7 @@ def test_every_cited_anchor_exists():
 
 
 def test_no_file_points_outside_the_project():
-    hits = forbidden_mentions(ROOT, exempt=BEING_REWRITTEN)
+    hits = forbidden_mentions(ROOT)
     assert not hits, "the project must cite docs/protocol.md instead:\n" + "\n".join(hits)
 
 
