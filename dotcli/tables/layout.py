@@ -159,7 +159,7 @@ def wide_table(df: pd.DataFrame, metrics: list[str], refs: dict[str, int], alway
             wide.cells[row_label] = {r.col: _cell(r, have, good, refs) for _, r in line.iterrows()}
         for prow in paper_rows(dataset):
             _add_paper_row(prow, wide, refs, df.family.iloc[0], order)
-    wide.columns.sort(key=lambda c: order.get(wide.methods.get(c, ""), info_for_name(wide.methods.get(c, "")).order))
+    wide.columns.sort(key=lambda c: order[wide.methods[c]])  # stable: labels in order within a method
     return wide
 
 
