@@ -73,9 +73,10 @@ def _merge_index(out: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any
 def index_markdown(index: list[dict[str, Any]]) -> str:
     """The index ``README.md``: one line per table with its cell counts and files, then each table's protocol."""
     lines = ["# Results", "",
-             f"Written by `dot-table` (dotcli {__version__}). `make reproduce` runs the paper's grid (only the cells "
-             "not finished yet) and rewrites these files; `make table` only rewrites them. A skipped cell lacks an "
-             "input on the machine that ran the grid (the table says which); a failed cell raised an error.", "",
+             f"Written by `dot-table` (dotcli {__version__}). `make reproduce` runs the experiment grids (only the "
+             "cells not finished yet), keeps their records in `records/` and rewrites these files; `make table` only "
+             "rewrites them from `records/`. A skipped cell lacks an input on the machine that ran the grid (the "
+             "table says which); a failed cell raised an error.", "",
              "| table | finished | skipped | failed | files | figures |", "|---|---|---|---|---|---|"]
     for e in index:
         family, n = e["family"], e["cells"]
