@@ -83,10 +83,10 @@ def test_grid_on_slurm_equals_local_resumes_a_cancelled_job_and_records_failures
     expected = cells(tmp_path / "local")
     assert len(expected) == 8
 
-    # On Slurm, with the last array task held in its job script until we cancel it: a job cut mid-run.
+    # On Slurm, with the first array task held in its job script until we cancel it: a job cut mid-run.
     marker = tmp_path / "held_job_id"
-    hold = ('hydra.launcher.setup=["if [ $SLURM_ARRAY_TASK_ID = 7 ]; then '
-            f'echo $SLURM_JOB_ID > {marker}; sleep 600; fi"]')
+    hold = ('hydra.launcher.setup=["if [ $SLURM_ARRAY_TASK_ID = 0 ]; then '
+            f'echo $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID > {marker}; sleep 600; fi"]')
     args = [*GRID, *SLURM, "--runs", "runs", "--out", "results"]
     first = subprocess.Popen([str(BIN / "dot-reproduce"), *args, hold], cwd=tmp_path, env=cluster,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -94,16 +94,20 @@ def test_grid_on_slurm_equals_local_resumes_a_cancelled_job_and_records_failures
     while not marker.exists() or not marker.read_text().strip():
         assert first.poll() is None and time.monotonic() < deadline, "the held task never started"
         time.sleep(1)
-    held = marker.read_text().strip()
+    held = "_".join(marker.read_text().split())  # <array id>_0: that task only
     subprocess.run(["scancel", held], env=cluster, check=True)
     out, _ = first.communicate(timeout=900)
     assert first.returncode == 1, out[-3000:]  # the cancelled cell is missing: not a success
     assert "has not produced any output (state: CANCELLED" in out, out[-3000:]
+    # submitit's launcher stops waiting at the cancelled task; the array's other tasks go on: let them finish
+    while subprocess.run(["squeue", "-h"], env=cluster, capture_output=True, text=True, check=True).stdout.strip():
+        assert time.monotonic() < deadline, "the array did not finish"
+        time.sleep(1)
 
     done = cells(tmp_path / "runs")
     assert len(done) == 7 and set(done) < set(expected)  # same directories (same config hashes) as locally
     (cancelled,) = set(expected) - set(done)
-    assert cancelled.startswith("swissroll_dotcli_wgangp_dot_s1_")  # task 7: the grid's last cell
+    assert cancelled.startswith("gaussians25_dotcli_wgangp_none_s0_")  # task 0: the grid's first cell
     for name, path in done.items():
         assert same_numbers(load(path), load(expected[name])), name
         assert (tmp_path / "runs" / "toy" / name / ".hydra").is_dir()
