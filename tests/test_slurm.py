@@ -11,18 +11,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from dotcli.console import console_command
+
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
-BIN = Path(sys.executable).parent
+REPRODUCE = console_command("dot-reproduce")
 # 2 datasets (the toy grid's) x 2 methods x 2 seeds, one trial of 200 samples, 5 DOT updates
 GRID = ["--only", "toy", "model=dotcli_wgangp", "method=none,dot", "seed=0,1", "trials=1", "n_samples=200",
         "dataset.refine.steps=5", "dataset.refine.k_eff_repeats=1", "paths.allow_download=false"]
@@ -54,7 +55,7 @@ def cluster(tmp_path_factory):
 
 
 def reproduce(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "dot-reproduce"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run([*REPRODUCE, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=1800)
 
 
@@ -88,7 +89,7 @@ def test_grid_on_slurm_equals_local_resumes_a_cancelled_job_and_records_failures
     hold = ('hydra.launcher.setup=["if [ $SLURM_ARRAY_TASK_ID = 0 ]; then '
             f'echo $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID > {marker}; sleep 600; fi"]')
     args = [*GRID, *SLURM, "--runs", "runs", "--out", "results"]
-    first = subprocess.Popen([str(BIN / "dot-reproduce"), *args, hold], cwd=tmp_path, env=cluster,
+    first = subprocess.Popen([*REPRODUCE, *args, hold], cwd=tmp_path, env=cluster,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 900
     while not marker.exists() or not marker.read_text().strip():
