@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
 from dotcli import DotcliError
-from dotcli.reproduce import cell_hash
-
-# A short random id per process: run directories stay unique for runs started in the same second.
-OmegaConf.register_new_resolver("dotcli_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
-# ${dotcli_cell:}: the config hash of the job itself: fixed, resumable run directories for grid cells.
-OmegaConf.register_new_resolver("dotcli_cell", cell_hash, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")

@@ -29,10 +29,15 @@ SKIP_NAME = "skipped.json"
 
 @dataclass(frozen=True)
 class Missing:
-    """One input the machine lacks: ``what`` is a short label for table cells, ``reason`` the full line."""
+    """One input the machine lacks: ``what`` is a short label for table cells, ``reason`` the full line.
+
+    A checkpoint file also carries its original ``file`` name and its model config's ``help`` (where to get it).
+    """
 
     what: str
     reason: str
+    file: str = ""
+    help: str = ""
 
 
 def _as_plain(node: Any) -> Any:
@@ -79,7 +84,9 @@ def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
         try:
             resolve_checkpoint(spec, paths)
         except DotcliError as exc:
-            out.append(Missing("checkpoint missing", str(exc)))
+            no_url = not spec.get("url") and not spec.get("package")
+            out.append(Missing("checkpoint missing", str(exc), file=str(spec["name"]),
+                               help=str(spec.get("help") or "") if no_url else ""))
     given = model.get("checkpoint")  # user checkpoints (custom, collections_sngan): one path or {G, D}
     for role, path in (given.items() if isinstance(given, Mapping) else [("", given)]):
         if path and not Path(str(path)).expanduser().is_file():
@@ -97,7 +104,7 @@ def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
         return []
     kwargs = {"download": allow_download} if "download" in data else {}
     try:
-        dataset = build(data, "dataset", **kwargs)
+        dataset = build(data, "dataset", "dataset.data", **kwargs)
         dataset.reference_identity()  # lists / fingerprints the reference files (downloads them if allowed)
         dataset.heldout()
     except DotcliError as exc:
@@ -133,6 +140,51 @@ def missing_inputs(cfg: DictConfig) -> list[Missing]:
     if gpu is None:
         found += checkpoints_missing(cfg, download) + data_missing(cfg, download) + weights_missing(cfg, download)
     return found
+
+
+def _alternatives(cfg: DictConfig) -> str:
+    """What runs without the model's files: the shipped pair on the toys, a user's or a random pair on images."""
+    if cfg.dataset.get("kind", "toy") == "toy":
+        return "model=dotcli_wgangp (shipped inside dotcli)"
+    return ("model=collections_sngan model.checkpoint=/path/to/model.pt (a pytorch-gan-collections SNGAN of your "
+            "own), or model=random_dcgan32 (random weights, meaningless samples) to try the pipeline")
+
+
+def recipe(cfg: DictConfig, missing: list[Missing]) -> str:
+    """Everything this run lacks and how to get it, as one message of a few lines.
+
+    The model's files that have no direct URL are named together with where to download them (their
+    config's ``help``, one line per source), where to put them and what runs without them.
+    """
+    from dotcli.checkpoints import ENV_DIR, search_dirs
+
+    by_source: dict[str, list[str]] = {}  # help with the file name taken out -> the files it covers
+    others = []
+    for m in missing:
+        if m.file and m.help:
+            by_source.setdefault(m.help.replace(m.file, "{}"), []).append(m.file)
+        else:
+            others.append(f"  - {m.what}: {m.reason}")
+    lines = [f"dataset={cfg.dataset.name} model={cfg.model.name} cannot run: missing input(s):"]
+    if by_source:
+        looked = ", ".join(str(d) for d in search_dirs(cfg.paths))
+        for source, files in by_source.items():
+            them = "them" if len(files) > 1 else "it"
+            lines.append(f"  - checkpoint(s) {' and '.join(files)}: {source.replace('{}', them)}, then put "
+                         f"{them} (original names) in ${ENV_DIR} or paths.checkpoints=DIR (looked in {looked})")
+        lines.append(f"    without them: {_alternatives(cfg)}")
+    lines += others
+    return "\n".join(lines)
+
+
+def explain_missing(cfg: DictConfig, error: DotcliError) -> DotcliError:
+    """After ``error`` stopped a run's set-up: one error naming every missing input with its recipe
+    (:func:`recipe`), or ``error`` itself when nothing is missing (it had another cause)."""
+    try:
+        missing = missing_inputs(cfg)
+    except Exception:  # the checks themselves fail on this config: the original error says why
+        return error
+    return DotcliError(recipe(cfg, missing)) if missing else error
 
 
 def skip_if_unavailable(cfg: DictConfig, out_dir: Path) -> tuple[Path, str] | None:
