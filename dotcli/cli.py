@@ -17,11 +17,12 @@ from dotcli import DotcliError
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def _run_app(cfg: DictConfig) -> None:
     from dotcli.preflight import clear_skip, skip_if_unavailable
-    from dotcli.run import run, write_failure  # imported here: `dot-run --help` stays fast
+    from dotcli.run import run, validate, write_failure  # imported here: `dot-run --help` stays fast
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
+        validate(cfg)  # a bad config fails before the pre-flight checks (never skipped as 'missing')
         skipped = skip_if_unavailable(cfg, out_dir)  # None unless preflight.skip_unavailable=true
         if skipped is not None:  # an input this machine lacks: not a failure, the grid goes on
             print(f"dot-run: skipped: {skipped[1]}", file=sys.stderr, flush=True)

@@ -22,7 +22,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError
-from dotcli.records import FAILURE_NAME, config_hash, write_json_atomic
+from dotcli.components import build, pick_device
+from dotcli.records import FAILURE_NAME, config_hash, finished_record, write_json_atomic
 
 SKIP_NAME = "skipped.json"
 
@@ -47,8 +48,6 @@ def _as_plain(node: Any) -> Any:
 def gpu_missing(cfg: DictConfig) -> Missing | None:
     """A GPU is needed when ``trials * n_samples`` exceeds ``preflight.require_gpu_above_samples``."""
     import torch
-
-    from dotcli.run import pick_device
 
     try:
         device = pick_device(cfg.device)
@@ -97,8 +96,6 @@ def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
 
 def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
     """Image datasets: the reference and held-out files are there (or fetched when allowed)."""
-    from dotcli.run import build
-
     data = cfg.dataset.data
     if cfg.dataset.get("kind", "toy") == "toy" or not cfg.metrics.get("evaluate", True):
         return []
@@ -190,12 +187,9 @@ def explain_missing(cfg: DictConfig, error: DotcliError) -> DotcliError:
 def skip_if_unavailable(cfg: DictConfig, out_dir: Path) -> tuple[Path, str] | None:
     """With ``preflight.skip_unavailable``: write ``skipped.json`` and return (its path, the reason) when
     an input is missing. A finished record with the same config is never skipped (it is kept as it is)."""
-    from dotcli.run import finished_record, validate
-
     pre = cfg.get("preflight")
     if not pre or not pre.get("skip_unavailable"):
         return None
-    validate(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = config_hash(resolved)
     if finished_record(out_dir, chash) is not None:

@@ -170,6 +170,16 @@ def write_json_atomic(path: str | Path, data: dict[str, Any] | Record) -> Path:
     return write_atomic(path, lambda f: f.write(text.encode()))
 
 
+def finished_record(out_dir: Path, chash: str) -> Path | None:
+    """The run directory's record if it exists and was made from the same config."""
+    path = out_dir / RECORD_NAME
+    try:
+        with open(path) as f:
+            return path if json.load(f).get("config_hash") == chash else None
+    except (OSError, ValueError):
+        return None
+
+
 def find_records(paths: Iterable[str | Path], name: str = RECORD_NAME) -> list[Path]:
     """All files called ``name`` under the given run or sweep directories (or the files themselves)."""
     found: list[Path] = []

@@ -9,14 +9,12 @@ What happens is logged (``logging``): Hydra's per-run ``dot-run.log`` keeps it.
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import json
 import logging
 import math
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,15 +24,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import get_method, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError, __version__
+from dotcli.components import build, device_name, load_pair, pick_device
 from dotcli.evaluation.base import Evaluation
 from dotcli.models.pair import ModelPair
 from dotcli.preflight import explain_missing
-from dotcli.records import FAILURE_NAME, RECORD_NAME, SCHEMA_VERSION, Cost, Record, config_hash, write_json_atomic
+from dotcli.records import (
+    FAILURE_NAME,
+    RECORD_NAME,
+    SCHEMA_VERSION,
+    Cost,
+    Record,
+    config_hash,
+    finished_record,
+    write_json_atomic,
+)
 from dotcli.samplers.base import Sampler, SetupContext
 
 log = logging.getLogger(__name__)
@@ -43,18 +49,6 @@ log = logging.getLogger(__name__)
 RUNNER_METHOD_KEYS = ("name",)
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "torch-fidelity", "pytorch-fid",
              "POT", "scikit-learn", "pandas")
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` is cuda when present, else cpu; anything else is taken as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
-        raise DotcliError(f"device={name!r} was asked for but CUDA is not available; use device=auto or cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise DotcliError(f"device={name!r} is not a torch device (expected auto, cpu, cuda, cuda:N)") from exc
 
 
 def trial_generator(seed: int, trial: int, stream: str) -> torch.Generator:
@@ -66,63 +60,6 @@ def trial_generator(seed: int, trial: int, stream: str) -> torch.Generator:
     key = {"sample": 0, "setup": 1, "eval": 2}[stream]
     state = np.random.SeedSequence([seed, trial, key]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
-def constructor_keys(target: Callable[..., Any]) -> tuple[str, ...] | None:
-    """The keyword arguments ``target`` accepts (a class: its ``__init__``); ``None`` when it takes ``**kwargs``."""
-    try:
-        params = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):  # a builtin without a signature: let the call itself decide
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-
-
-def check_keys(spec: Mapping[str, Any], where: str, passed: tuple[str, ...] = ()) -> None:
-    """Refuse a config key that ``spec['_target_']`` does not take (a typo would otherwise be ignored or fail
-    deep inside Hydra): one line naming the key and the keys allowed there. ``passed``: arguments the runner
-    gives itself (not config keys)."""
-    target = spec.get("_target_")
-    if not isinstance(target, str):
-        return
-    try:
-        accepted = constructor_keys(get_object(target))
-    except Exception as exc:
-        raise DotcliError(f"{where}._target_={target!r} is not importable ({exc})") from exc
-    if accepted is None:
-        return
-    unknown = [k for k in spec if not str(k).startswith("_") and k not in accepted]
-    if unknown:
-        allowed = [k for k in accepted if k not in passed]
-        keys = ", ".join(f"{where}.{k}" for k in unknown)
-        raise DotcliError(f"{keys}: not a key of {target} (a typo?); allowed keys: {', '.join(allowed) or 'none'}")
-
-
-def build(spec: DictConfig | Mapping[str, Any], what: str, where: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` of the config node at ``where`` (e.g. ``method``), keys checked first;
-    a failure is one clear DotcliError."""
-    plain = OmegaConf.to_container(spec, resolve=True) if OmegaConf.is_config(spec) else dict(spec)
-    check_keys(plain, where, passed=tuple(kwargs))
-    try:
-        return instantiate(plain, _convert_="all", **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, DotcliError):
-            raise cause from None
-        raise DotcliError(f"cannot build the {what} from its config ({where}): {cause or exc}") from exc
-
-
-def load_pair(cfg: DictConfig) -> ModelPair:
-    """Call the model's loader; a per-dataset entry ``model.files.<dataset>.loader`` wins over ``model.loader``."""
-    files = cfg.model.get("files") or {}
-    entry = files.get(cfg.dataset.name) if hasattr(files, "get") else None
-    name = (entry.get("loader") if hasattr(entry, "get") else None) or cfg.model.loader
-    try:
-        loader = get_method(name)
-    except Exception as exc:
-        raise DotcliError(f"model loader {name!r} is not an importable function") from exc
-    return loader(cfg.model, cfg.dataset.name, cfg.paths)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -169,12 +106,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "absent"
     return out
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 class Timer:
@@ -318,16 +249,6 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
     (out_dir / FAILURE_NAME).unlink(missing_ok=True)
     log.info("record: %s", path)
     return path
-
-
-def finished_record(out_dir: Path, chash: str) -> Path | None:
-    """The run directory's record if it exists and was made from the same config."""
-    path = out_dir / RECORD_NAME
-    try:
-        with open(path) as f:
-            return path if json.load(f).get("config_hash") == chash else None
-    except (OSError, ValueError):
-        return None
 
 
 def write_failure(cfg: DictConfig, out_dir: Path, error: str) -> Path | None:
