@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
@@ -48,8 +49,9 @@ def test_each_dataset_picks_its_model_and_the_command_line_wins(hydra_configs, d
 def test_the_headline_command_resolves_to_the_papers_model(tmp_path):
     proc = dot_run("method=dot", "dataset=cifar10", "--cfg", "job", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    model = proc.stdout.split("\nmodel:\n", 1)[1]
-    assert model.startswith("  name: tanaka_sngan_ns\n")
+    job = yaml.safe_load(proc.stdout)
+    names = (job["model"]["name"], job["dataset"]["name"], job["method"]["name"])
+    assert names == ("tanaka_sngan_ns", "cifar10", "dot")
 
 
 def test_missing_files_give_the_whole_recipe_in_one_message(tmp_path):
