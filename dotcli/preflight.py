@@ -176,12 +176,15 @@ def recipe(cfg: DictConfig, missing: list[Missing]) -> str:
 
 def explain_missing(cfg: DictConfig, error: DotcliError) -> DotcliError:
     """After ``error`` stopped a run's set-up: one error naming every missing input with its recipe
-    (:func:`recipe`), or ``error`` itself when nothing is missing (it had another cause)."""
+    (:func:`recipe`), or ``error`` itself when nothing is missing (it had another cause) or when one input
+    is missing whose one-line error already says how to get it."""
     try:
         missing = missing_inputs(cfg)
     except Exception:  # the checks themselves fail on this config: the original error says why
         return error
-    return DotcliError(recipe(cfg, missing)) if missing else error
+    if not missing or (len(missing) == 1 and not missing[0].help):
+        return error  # nothing missing, or one input whose own line says all: stays one line
+    return DotcliError(recipe(cfg, missing))
 
 
 def skip_if_unavailable(cfg: DictConfig, out_dir: Path) -> tuple[Path, str] | None:
