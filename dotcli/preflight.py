@@ -22,7 +22,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError
-from dotcli.components import build, pick_device
 from dotcli.records import FAILURE_NAME, config_hash, finished_record, write_json_atomic
 
 SKIP_NAME = "skipped.json"
@@ -48,6 +47,8 @@ def _as_plain(node: Any) -> Any:
 def gpu_missing(cfg: DictConfig) -> Missing | None:
     """A GPU is needed when ``trials * n_samples`` exceeds ``preflight.require_gpu_above_samples``."""
     import torch
+
+    from dotcli.components import pick_device  # lazy: torch and hydra only when a check runs
 
     try:
         device = pick_device(cfg.device)
@@ -96,6 +97,8 @@ def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
 
 def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
     """Image datasets: the reference and held-out files are there (or fetched when allowed)."""
+    from dotcli.components import build
+
     data = cfg.dataset.data
     if cfg.dataset.get("kind", "toy") == "toy" or not cfg.metrics.get("evaluate", True):
         return []
