@@ -41,7 +41,7 @@ def test_joblib_runs_an_eps_by_steps_sweep_in_parallel(tmp_path):
     written = {p.name for p in tabulate([tmp_path / "sweep"], tmp_path / "results")}
     assert {"toy_by_step.png", "toy_sweep_eps.png", "toy_sweep_steps.png"} <= written
     md = (tmp_path / "results" / "toy.md").read_text()
-    assert "| model | dot (eps=0.003, steps=2) | dot (eps=0.003, steps=4) | dot (eps=0.03, steps=2) |" in md
+    assert "| model | DOT (eps=0.003, steps=2) | DOT (eps=0.003, steps=4) | DOT (eps=0.03, steps=2) |" in md
 
 
 def test_submitit_local_runs_a_seed_sweep_and_the_table_pools_the_seeds(tmp_path):
