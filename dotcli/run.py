@@ -186,6 +186,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
         "model": cfg.model.name,
         "method": sampler.name,
         "method_info": dataclasses.asdict(sampler.info),
+        "model_notes": pair.notes,  # what the loader found (attention block, SN sigma source, ...)
         "params": {**{k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items()
                       if not k.startswith("_") and k != "name"},
                    "setup": setups},
