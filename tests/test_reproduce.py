@@ -129,6 +129,11 @@ def test_paper_grids_follow_the_released_protocol():
         assert imagenet.method.k_eff_pairs == 50
     assert composed(["dataset=cifar10", "model=tanaka_sngan_ns", "method=dot"]).method.k_eff_pairs == 100
     assert composed(["dataset=cifar10", "model=tanaka_sngan_ns", "method=dot"]).method.anchor == "fixed"
+    # the released code's variant of a whole grid: one override that only DOT reads
+    for method, anchor in (("dot", "released"), ("none", None)):
+        cell = composed(["experiment=cifar10_table", "dataset=cifar10", "model=tanaka_sngan_ns", f"method={method}",
+                         "dataset.refine.anchor=released", "metrics.feature_extractor=inception-chainer-compat"])
+        assert cell.method.get("anchor") == anchor and cell.metrics.feature_extractor == "inception-chainer-compat"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU machine's view")
