@@ -44,7 +44,7 @@ from dotcli.samplers.base import SampleBatch
 QUANTISATION = "uint8 = clamp(round((x + 1) * 127.5), 0, 255), round half to even (torch.round)"
 # extractors with takes_float (inception-chainer-compat) see the generated images unquantised
 FLOAT_INPUT = "none: float = clip(x * 127.5 + 127.5, 0, 255), never rounded (the released evaluation)"
-PROTOCOL_SAMPLES = 50_000  # PROTOCOL.md section 4
+PROTOCOL_SAMPLES = 50_000  # docs/protocol.md#image-metrics
 GRID_NAME = "samples_grid.png"
 SAMPLES_NAME = "samples.npz"
 
