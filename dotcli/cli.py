@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -12,12 +13,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError
+from dotcli.preflight import gpus_per_cell
 from dotcli.reproduce import cell_hash
 
 # A short random id per process: run directories stay unique for runs started in the same second.
 OmegaConf.register_new_resolver("dotcli_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
 # ${dotcli_cell:}: the config hash of the job itself: fixed, resumable run directories for grid cells.
 OmegaConf.register_new_resolver("dotcli_cell", cell_hash, replace=True)
+# ${dotcli_gpus_per_cell:}: hydra/launcher=slurm's GPU request, 0 for grids whose cells run on a CPU.
+OmegaConf.register_new_resolver("dotcli_gpus_per_cell", gpus_per_cell, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
@@ -37,12 +41,26 @@ def _run_app(cfg: DictConfig) -> None:
         clear_skip(out_dir)
     except DotcliError as exc:
         print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
-        write_failure(cfg, out_dir, str(exc))
+        write_failure(cfg, out_dir, str(exc) + job_logs())
         clear_skip(out_dir)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and goes on with the others
         sys.exit(2)
     print(path, flush=True)
+
+
+def job_logs() -> str:
+    """Where this job's stdout/stderr go when a submitit launcher (``hydra/launcher=slurm``, ``submitit_local``)
+    runs it, as a note for ``failed.json``'s error and so the table's failure reason; "" otherwise."""
+    if "SUBMITIT_FOLDER" not in os.environ:
+        return ""
+    try:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        return f" ({env.cluster} job {env.job_id}; its stdout/stderr: {env.paths.stdout} / {env.paths.stderr.name})"
+    except Exception:  # not a submitit job after all: the error alone
+        return ""
 
 
 def run_main() -> None:

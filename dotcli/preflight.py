@@ -59,6 +59,16 @@ def gpu_missing(cfg: DictConfig) -> Missing | None:
     return None
 
 
+def gpus_per_cell(*, _root_: Any) -> int:
+    """The ``${dotcli_gpus_per_cell:}`` resolver, ``gpus_per_node`` of ``hydra/launcher=slurm``: 1 for a grid whose
+    cells need a GPU (``device=cuda``, or the grid sets ``preflight.require_gpu_above_samples``: the 50k-sample
+    image grids), else 0 (the toy grid), so a cluster without a GPU partition runs it. The launcher reads the
+    sweep's config, where the swept dataset (and so n_samples) is not known yet: hence the grid-level rule."""
+    if str(OmegaConf.select(_root_, "device")) == "cuda":
+        return 1
+    return int(OmegaConf.select(_root_, "preflight.require_gpu_above_samples") is not None)
+
+
 def _file_specs(node: Any) -> list[Mapping[str, Any]]:
     """Checkpoint file specs (``{name, url | package | sha256, ...}``) anywhere under a model's file entry."""
     if isinstance(node, Mapping):

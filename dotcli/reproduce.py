@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a hydra/launcher option: joblib (local processes), submitit_local, slurm")
     ap.add_argument("--plan", action="store_true", help="list every cell, its directory and state; run nothing")
     ap.add_argument("--tables-only", action="store_true", help="only rewrite the tables from the finished cells")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may come before and after the options
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
