@@ -91,6 +91,8 @@ class Record:
     figures: list[str]
     config: dict[str, Any]
     config_hash: str
+    #: what the model's loader found and decided (attention block used, how SN sigma is computed...)
+    model_notes: dict[str, Any] = dataclasses.field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:

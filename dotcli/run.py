@@ -218,7 +218,8 @@ def make_record(cfg: DictConfig, job: Job, trials: list[TrialResult], timer: Tim
         seed=cfg.seed, trials=cfg.trials, n_samples=cfg.n_samples,
         device=str(job.device), device_name=device_name(job.device), versions=versions(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), figures=figures,
-        config=resolved, config_hash=config_hash(resolved), schema_version=SCHEMA_VERSION)
+        config=resolved, config_hash=config_hash(resolved), model_notes=dict(job.pair.notes),
+        schema_version=SCHEMA_VERSION)
 
 
 def run(cfg: DictConfig, out_dir: Path) -> Path:

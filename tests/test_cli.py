@@ -36,6 +36,7 @@ def test_run_writes_record_and_figure(tmp_path):
     assert rec["params"]["steps"] == 10 and rec["params"]["setup"][0]["k_eff"] > 0
     assert rec["cost"]["d_evals_per_sample"] == 10 and rec["cost"]["g_evals_per_sample"] == 1
     assert rec["config"]["seed"] == 0 and rec["versions"]["torch"] and rec["device"] == "cpu"
+    assert rec["model_notes"] == {} and rec["params"]["anchor"] == "fixed"  # toy pair: nothing to note
     assert (path.parent / "samples.png").stat().st_size > 10_000
 
 

@@ -112,10 +112,10 @@ def test_plan_of_the_paper_grids(tmp_path, capsys):
     assert models == {"tanaka_wgangp", "tanaka_sngan_ns", "tanaka_sngan_hinge", "tanaka_sagan_ns"}
     assert cifar[0].dir.name.startswith("cifar10_tanaka_wgangp_none_s0_")
     imagenet = plan("imagenet_table", ["seed=0,1"], tmp_path / "imagenet")  # a seed sweep doubles the cells
-    assert [c.overrides[2] for c in imagenet] == ["method=none", "method=none", "method=dot", "method=dot"]
+    assert [c.overrides[2] for c in imagenet] == ["method=none"] * 2 + ["method=naive"] * 2 + ["method=dot"] * 2
     assert main(["--plan", "--only", "imagenet", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "imagenet: 2 cells: 2 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
+    assert "imagenet: 3 cells: 3 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
     assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
                                 "fashion_mnist_inception"}
 
@@ -152,6 +152,26 @@ def test_image_cells_record_every_ten_steps_at_the_papers_step_counts():
         assert cfg.preflight.skip_unavailable and cfg.preflight.require_gpu_above_samples == 10000
     toy = composed(["experiment=toy_table", "method=dot"])
     assert toy.method.record_every == 0 and toy.preflight.require_gpu_above_samples is None
+
+
+def test_paper_grids_follow_the_released_protocol():
+    # DRS: the reference DRS code calibrates every D (our default `auto` skips logit D's)
+    for name in ("cifar10", "stl10"):
+        grid = composed([f"experiment={name}_table", f"dataset={name}", "model=tanaka_sngan_ns", "method=drs"])
+        assert grid.method.calibrate == "always"
+    assert composed(["dataset=cifar10", "model=tanaka_sngan_ns", "method=drs"]).method.calibrate == "auto"
+    # conditional k_eff: 50 same-class pairs per class (DOT_cond.py return_ks(trial=50)); 100 elsewhere
+    for method in ("dot", "naive"):
+        imagenet = composed(["experiment=imagenet_table", "dataset=imagenet", "model=pfn_sngan_projection",
+                             f"method={method}"])
+        assert imagenet.method.k_eff_pairs == 50
+    assert composed(["dataset=cifar10", "model=tanaka_sngan_ns", "method=dot"]).method.k_eff_pairs == 100
+    assert composed(["dataset=cifar10", "model=tanaka_sngan_ns", "method=dot"]).method.anchor == "fixed"
+    # the released code's variant of a whole grid: one override that only DOT reads
+    for method, anchor in (("dot", "released"), ("none", None)):
+        cell = composed(["experiment=cifar10_table", "dataset=cifar10", "model=tanaka_sngan_ns", f"method={method}",
+                         "dataset.refine.anchor=released", "metrics.feature_extractor=inception-chainer-compat"])
+        assert cell.method.get("anchor") == anchor and cell.metrics.feature_extractor == "inception-chainer-compat"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU machine's view")

@@ -38,6 +38,12 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
+def to_float255(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> float32 in [0, 255], not rounded: ``clip(x * 127.5 + 127.5, 0, 255)`` (DOT
+    ``execute_dot.py`` ``calc_scores``, the input of the paper's Chainer Inception)."""
+    return (x.detach().float() * 127.5 + 127.5).clamp(0, 255)
+
+
 def from_uint8(u: torch.Tensor) -> torch.Tensor:
     """uint8 -> float32 in [-1, 1] (the inverse of :func:`to_uint8` on the 256 levels)."""
     return u.float() / 127.5 - 1.0

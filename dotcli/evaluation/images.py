@@ -2,7 +2,9 @@
 
 Per batch (refinement already happened in the sampler): check the images are finite, quantise them to
 uint8 with ``round((x + 1) * 127.5)`` clamped to [0, 255] (:func:`dotcli.data.images.to_uint8`: the same
-rounding as torchvision's ``save_image``, so in-memory scores equal the scores of the saved PNGs), extract
+rounding as torchvision's ``save_image``, so in-memory scores equal the scores of the saved PNGs; an
+extractor with ``takes_float``, ``inception-chainer-compat``, gets ``clip(x * 127.5 + 127.5, 0, 255)`` as
+floats instead, never rounded, as the paper's Chainer evaluation; grids and samples.npz stay uint8), extract
 features of the output ``x`` and of every ``steps`` entry (a step whose images equal ``x`` reuses its
 features), and fold the pool features into a float64 streaming mean/covariance. Kept per scored step:
 the logits for IS (50k x 1008 float32, about 200 MB) and, only with ``metrics.kid``, the pool features
@@ -31,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from dotcli import DotcliError
-from dotcli.data.images import to_uint8
+from dotcli.data.images import to_float255, to_uint8
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import MeanCov, fid_from_stats, inception_score, kid
@@ -40,6 +42,8 @@ from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
 
 QUANTISATION = "uint8 = clamp(round((x + 1) * 127.5), 0, 255), round half to even (torch.round)"
+# extractors with takes_float (inception-chainer-compat) see the generated images unquantised
+FLOAT_INPUT = "none: float = clip(x * 127.5 + 127.5, 0, 255), never rounded (the released evaluation)"
 PROTOCOL_SAMPLES = 50_000  # docs/protocol.md#image-metrics
 GRID_NAME = "samples_grid.png"
 SAMPLES_NAME = "samples.npz"
@@ -137,9 +141,11 @@ class ImageEvaluation(Evaluation):
             y = None if batch.y is None else batch.y.detach().cpu().numpy().astype(np.int64)
             self._saved.append((u.permute(0, 2, 3, 1).cpu().numpy(), y, self.trial))
         if self.evaluate:
+            assert self.extractor is not None
+            floats = getattr(self.extractor, "takes_float", False)  # inception-chainer-compat: floats in [0, 255]
             done: list[tuple[torch.Tensor, Features]] = []
             for key, xs in outputs.items():
-                images = u if key == "x" else to_uint8(xs)
+                images = to_float255(xs) if floats else u if key == "x" else to_uint8(xs)
                 # the last step is usually x itself: reuse features of identical images
                 feats = next((f for img, f in done if img.shape == images.shape and torch.equal(img, images)), None)
                 if feats is None:
@@ -164,7 +170,9 @@ class ImageEvaluation(Evaluation):
         assert self.reference is not None
         out: dict[str, float] = {}
         if s.logits:
-            out["is_mean"], out["is_std"] = inception_score(torch.cat(s.logits), splits=self.is_splits)
+            assert self.extractor is not None
+            out["is_mean"], out["is_std"] = inception_score(torch.cat(s.logits), splits=self.is_splits,
+                                                            shuffle=getattr(self.extractor, "is_shuffle", True))
         out["fid"] = fid_from_stats(s.stats.mean(), s.stats.cov(), self.reference.mu, self.reference.sigma,
                                     eps=self.fid_eps)
         if self.use_kid:
@@ -209,8 +217,9 @@ class ImageEvaluation(Evaluation):
 
     def describe(self) -> dict[str, Any]:
         describe_data = getattr(self.dataset, "describe", None)
+        floats = getattr(self.extractor, "takes_float", False)
         out: dict[str, Any] = {"dataset": describe_data() if callable(describe_data) else None,
-                               "quantisation": QUANTISATION}
+                               "quantisation": FLOAT_INPUT if floats else QUANTISATION}
         if not self.evaluate:
             out["metrics"] = "none (metrics.evaluate=false)"
         else:

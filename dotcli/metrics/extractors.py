@@ -65,11 +65,16 @@ class Features:
 
 
 class FeatureExtractor(ABC):
-    """uint8 images ``(n, 3, H, W)`` in, :class:`Features` out, no gradients."""
+    """uint8 images ``(n, 3, H, W)`` in (floats in [0, 255] where ``takes_float``), :class:`Features` out."""
 
     name: str = "extractor"
     #: whether ``logits`` are produced (IS is reported only then)
     has_logits: bool = False
+    #: the evaluation passes generated images as floats in [0, 255], never quantised (instead of uint8);
+    #: reference images stay uint8 (inception-chainer-compat, docs/protocol.md#chainer-inception)
+    takes_float: bool = False
+    #: IS shuffles the rows before splitting (torch-fidelity); False: splits in sample order (Chainer)
+    is_shuffle: bool = True
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
@@ -298,7 +303,8 @@ ExtractorFactory = Callable[..., FeatureExtractor]
 _FACTORIES: dict[str, ExtractorFactory] = {INCEPTION: _make_inception}
 #: extractors shipped with dotcli in their own modules, which register themselves when imported (lazily:
 #: a run that does not name them never imports them)
-_BUILTIN_MODULES = {"fmnist-classifier": "dotcli.metrics.classifier"}
+_BUILTIN_MODULES = {"fmnist-classifier": "dotcli.metrics.classifier",
+                    "inception-chainer-compat": "dotcli.metrics.chainer_inception"}
 
 
 def register_feature_extractor(name: str, factory: ExtractorFactory, *, replace: bool = False) -> None:

@@ -24,6 +24,7 @@ attention. ``self_attention: auto`` (default) uses the block iff the file has ``
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ from dotcli.models.layers import (
 )
 from dotcli.models.loading import cfg_get, files_entry, load_state_dict_checked, read_chainer_npz
 from dotcli.models.pair import ModelPair
+
+log = logging.getLogger(__name__)
 
 Z_DIM = 128
 BOTTOM_WIDTH_TO_PIXELS = {4: 32, 6: 48}
@@ -205,7 +208,7 @@ def load_tanaka_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
     bottom_width = int(get("bottom_width"))
     ch = int(get("ch", 512))
     where = f"model {model_cfg.name!r} for dataset {dataset!r}"
-    nets = {}
+    nets, notes = {}, {}
     for role, kind, builder in (("G", get("generator"), build_generator),
                                 ("D", get("discriminator"), build_discriminator)):
         path = resolve_checkpoint(entry[role], paths)
@@ -213,13 +216,22 @@ def load_tanaka_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
         _check_resolution(state, role, bottom_width, ch, str(path), where)
         attention = _self_attention_wanted(get("self_attention", "auto"), state, str(path)) \
             if kind == "sadcgan" else False
+        if kind == "sadcgan":  # whether the published SAGAN files hold sa1/* is unverified: say what was found
+            found = any(k.startswith("sa1.") for k in state)
+            notes[f"self_attention_{role}"] = (
+                f"sa1 block {'found in' if found else 'absent from'} {path.name}, "
+                f"{'used' if attention else 'not used'} (self_attention={get('self_attention', 'auto')})")
+            log.info("%s %s: %s", model_cfg.name, role, notes[f"self_attention_{role}"])
         if not attention:  # drop sa1/* like Chainer's load_npz drops keys the model lacks
             state = {k: v for k, v in state.items() if not k.startswith("sa1.")}
         net = builder(kind, bottom_width, ch, self_attention=attention)
         load_state_dict_checked(net, state, str(path))
         nets[role] = net
+    if any(isinstance(m, SNConv2d) for m in nets["D"].modules()):
+        notes["spectral_norm"] = ("exact largest singular value (the files store no u; the released code starts "
+                                  "u at random and iterates: docs/protocol.md#spectral-norm)")
     return ModelPair(G=nets["G"], D=nets["D"], z_dim=Z_DIM, prior="uniform", d_output=str(get("d_output")),
-                     sample_range=(-1.0, 1.0), name=str(model_cfg.name))
+                     sample_range=(-1.0, 1.0), name=str(model_cfg.name), notes=notes)
 
 
 @torch.no_grad()

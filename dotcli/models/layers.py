@@ -9,7 +9,9 @@ add noise: exact sigma is the value the original power iteration converges to.
 Two key layouts:
 - Chainer layers (``SNLinear``, ``SNConv2d``, ``SNConvTranspose2d``, ``SNEmbedding``) keep torch's
   ``weight``/``bias`` names, which ``read_chainer_npz`` produces from ``W``/``b``; Chainer's ``u``
-  is not needed (skipped by the reader).
+  is skipped by the reader unless asked for (``keep_u``): ``use_stored_u`` then makes sigma one power
+  iteration from the stored ``u`` (``sigma_source: stored``, what pfnet's links compute at test time)
+  instead of the exact value.
 - ``torch.nn.utils.spectral_norm`` layers (``TorchSNLinear``, ``TorchSNConv2d``) keep its keys
   ``weight_orig``, ``weight_u``, ``weight_v`` and can use either the exact sigma or the stored
   vectors (``sigma = u . W v``, what torch computes in eval mode).
@@ -40,6 +42,23 @@ def exact_sigma(weight: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.linalg.eigvalsh(gram)[-1].clamp_min(0).sqrt().to(weight.dtype)
 
 
+def chainer_power_sigma(weight: torch.Tensor, u: torch.Tensor, dim: int = 0, iterations: int = 1) -> torch.Tensor:
+    """sigma from Chainer's power iteration started at a stored ``u`` (sngan_projection ``max_sv.py``, Ip=1).
+
+    ``v = l2n(u W)``, ``u = l2n(v W^T)`` ``iterations`` times, ``sigma = u W v``, with
+    ``l2n(x) = x / (||x|| + 1e-12)``, in float32 as Chainer; W is reshaped to ``(W.shape[dim], -1)``.
+    """
+    mat = weight.detach().movedim(dim, 0).reshape(weight.shape[dim], -1).float()
+    left = u.detach().reshape(1, -1).float().to(mat.device)
+    right = left
+    for _ in range(iterations):
+        right = left @ mat
+        right = right / (right.norm() + 1e-12)
+        left = right @ mat.T
+        left = left / (left.norm() + 1e-12)
+    return (left @ mat @ right.T).reshape(()).to(weight.dtype)
+
+
 class _FrozenSN:
     """Mixin: a ``sigma`` buffer computed after every state-dict load (or at first use if never loaded).
 
@@ -57,7 +76,20 @@ class _FrozenSN:
         self._sigma_stale = True
 
     def _sigma_now(self) -> torch.Tensor:
+        stored = getattr(self, "stored_u", None)
+        if stored is not None:  # sigma_source=stored: what the Chainer link computes in test mode
+            return chainer_power_sigma(getattr(self, self._sn_weight), stored, self._sn_dim)
         return exact_sigma(getattr(self, self._sn_weight), self._sn_dim)
+
+    def use_stored_u(self, u: torch.Tensor) -> None:
+        """Use a Chainer link's saved power-iteration vector ``u`` (shape ``(1, rows)``): sigma is one power
+        iteration from it, frozen (sngan_projection's SN links at test time; docs/protocol.md#spectral-norm)."""
+        rows = getattr(self, self._sn_weight).shape[self._sn_dim]
+        if u.numel() != rows:
+            raise ValueError(f"stored u has {u.numel()} entries, the weight has {rows} rows")
+        self.register_buffer("stored_u", u.detach().reshape(-1).float().clone().to(self.sigma.device),
+                             persistent=False)
+        self.refresh_sigma()
 
     @torch.no_grad()
     def refresh_sigma(self) -> None:

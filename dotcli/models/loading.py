@@ -19,11 +19,12 @@ CHAINER_PARAM_NAMES = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "b
 CHAINER_SKIPPED = {"N", "u"}
 
 
-def read_chainer_npz(path: str | Path) -> dict[str, torch.Tensor]:
+def read_chainer_npz(path: str | Path, keep_u: bool = False) -> dict[str, torch.Tensor]:
     """Read a Chainer ``serializers.save_npz`` file into a torch-named state dict.
 
     ``l0/W`` becomes ``l0.weight``, ``bn0/avg_mean`` becomes ``bn0.running_mean``; Chainer's
     Linear/Convolution/Deconvolution weights already have torch's layout. No Chainer needed.
+    ``keep_u``: keep SN links' power-iteration vectors as ``<link>.u`` (for ``sigma_source: stored``).
     """
     try:
         arrays = np.load(path)
@@ -32,7 +33,7 @@ def read_chainer_npz(path: str | Path) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for key in arrays.files:
         *prefix, leaf = key.split("/")
-        if leaf in CHAINER_SKIPPED:
+        if leaf in CHAINER_SKIPPED and not (keep_u and leaf == "u"):
             continue
         name = ".".join([*[p for p in prefix if p], CHAINER_PARAM_NAMES.get(leaf, leaf)])
         out[name] = torch.from_numpy(np.array(arrays[key]))

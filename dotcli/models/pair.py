@@ -7,6 +7,7 @@ every sample that goes through G or D, so samplers get their cost accounting for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,6 +37,8 @@ class ModelPair:
         d_output: ``"logit"`` (non-saturating D: a probability-type logit) or ``"critic"``
             (WGAN or hinge: must be calibrated before DRS).
         sample_range: the box generated samples live in, e.g. (-1, 1) for tanh images.
+        notes: what the loader found and decided (attention block used, how SN sigma is computed...);
+            written into every record as ``model_notes``.
     """
 
     G: nn.Module
@@ -47,6 +50,7 @@ class ModelPair:
     sample_range: tuple[float, float] | None = None
     name: str = ""
     counter: EvalCounter = field(default_factory=EvalCounter)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.prior not in ("uniform", "normal"):

@@ -11,8 +11,13 @@ G: Linear z -> 4*4*16ch, five up-blocks (16ch -> 16ch -> 8ch -> 4ch -> 2ch -> ch
 then BN, ReLU, conv3x3 -> 3, tanh. D: an optimised down-block (3 -> ch) and blocks ch -> 2ch ->
 4ch -> 8ch -> 16ch (down, 2x2 average pooling) -> 16ch (no down, identity shortcut), ReLU,
 global *sum* pooling, ``l7(h) + <l_y(y), h>`` (projection). Every D layer is spectrally
-normalised; the files store Chainer's power-iteration vector ``u``, which is skipped: sigma is
-computed exactly (the stored ``u`` after 850k steps gives the same value up to its convergence).
+normalised; the files store Chainer's power-iteration vector ``u``. ``sigma_source: stored`` (the model
+config's default) computes sigma as pfnet's links do at test time: one power iteration from the stored
+``u`` (``source/functions/max_sv.py``, Ip=1), kept frozen. ``exact`` uses the exact largest singular value
+(what the power iteration converges to). Frozen even where pfnet's code moves ``u`` at test time
+(``SNLinear`` l7 and ``SNEmbedID`` l_y update ``u`` on every call, ``SNConvolution2D`` only in training):
+l7 has one row, so one iteration is already exact; for l_y the difference is the residual of 850k training
+iterations plus DOT_cond.py's 100 warm-up forwards (docs/protocol.md#spectral-norm).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from torch import nn
 from dotcli import DotcliError
 from dotcli.checkpoints import resolve_checkpoint
 from dotcli.models.layers import (
+    SIGMA_SOURCES,
     CategoricalConditionalBatchNorm,
     ChainerBatchNorm,
     SNConv2d,
@@ -150,22 +156,43 @@ def load_sngan_projection_pair(model_cfg: Any, dataset: str, paths: Any) -> Mode
     """The published ImageNet 128px SNGAN-projection pair (Chainer .npz), hinge loss.
 
     Config (entry first, then model): ``ch`` (64), ``n_classes`` (1000), ``z_dim`` (128),
-    ``bottom_width`` (4 -> 128px), ``d_output`` (critic).
+    ``bottom_width`` (4 -> 128px), ``d_output`` (critic), ``sigma_source`` (stored | exact).
     """
     entry = files_entry(model_cfg, dataset)
     get = lambda key, default=None: cfg_get(entry, key, cfg_get(model_cfg, key, default))  # noqa: E731
     ch, n_classes = int(get("ch", 64)), int(get("n_classes", 1000))
     z_dim, bottom_width = int(get("z_dim", 128)), int(get("bottom_width", 4))
+    sigma_source = str(get("sigma_source", "stored"))
+    if sigma_source not in SIGMA_SOURCES:
+        raise DotcliError(f"model.sigma_source={sigma_source!r} is not valid; expected stored or exact")
     G = ResNetGenerator(ch=ch, z_dim=z_dim, bottom_width=bottom_width, n_classes=n_classes)
     D = SNResNetProjectionDiscriminator(ch=ch, n_classes=n_classes)
     for role, net in (("G", G), ("D", D)):
         path = resolve_checkpoint(entry[role], paths)
-        state = read_chainer_npz(path)
+        state = read_chainer_npz(path, keep_u=True)
+        stored_u = {k[:-len(".u")]: state.pop(k) for k in list(state) if k.endswith(".u")}
         _check_classes(state, role, n_classes, str(path))
         load_state_dict_checked(net, state, str(path))
+        if sigma_source == "stored":
+            _use_stored_u(net, stored_u, str(path))
+    notes = {"spectral_norm": "sigma from one power iteration from the stored u, frozen (sigma_source=stored)"
+             if sigma_source == "stored" else "exact largest singular value (sigma_source=exact)"}
     return ModelPair(G=G, D=D, z_dim=z_dim, prior="normal", n_classes=n_classes,
                      d_output=str(get("d_output", "critic")), sample_range=(-1.0, 1.0),
-                     name=str(model_cfg.name))
+                     name=str(model_cfg.name), notes=notes)
+
+
+def _use_stored_u(net: nn.Module, stored_u: dict[str, torch.Tensor], source: str) -> None:
+    """Give every SN layer of ``net`` its saved power-iteration vector (``<link>/u`` in the npz)."""
+    for name, module in net.named_modules():
+        if hasattr(module, "use_stored_u"):  # a spectrally normalised layer
+            if name not in stored_u:
+                raise DotcliError(f"{source} stores no power-iteration vector for {name} ({name.replace('.', '/')}/u); "
+                                  "use model.sigma_source=exact")
+            try:
+                module.use_stored_u(stored_u[name])
+            except ValueError as exc:
+                raise DotcliError(f"{source}: {name.replace('.', '/')}/u does not fit its layer ({exc})") from exc
 
 
 def _check_classes(state: dict[str, torch.Tensor], role: str, n_classes: int, source: str) -> None:

@@ -9,7 +9,7 @@ import torch
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
 from dotcli.samplers.base import MethodInfo, SampleBatch, Sampler, SetupContext
-from dotcli.samplers.gradient import transport
+from dotcli.samplers.gradient import ANCHORS, transport
 from dotcli.samplers.keff import estimate_k_eff, estimate_k_eff_per_class
 
 
@@ -26,17 +26,19 @@ class DOTSampler(Sampler):
         normal_prior_grad: ``tanaka`` | ``tangent`` | ``none`` (latent space, normal prior).
         clip_target: clamp samples to the model's sample range after each target-space step.
         record_every: also output the iterates every this many steps (0 = only the last).
+        anchor: ``fixed`` (the paper's z_y, default) or ``released`` (the released code's z_y, which aliases
+            the optimised z: docs/protocol.md#released-anchor); latent space only.
     """
 
     name = "dot"
-    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer"),
+    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer", "anchor"),
                       source="Tanaka 2019 (DOT), Alg. 1 (target) / Alg. 2 (latent)", order=30)
     transport_weight = 1.0
 
     def __init__(self, space: str = "target", eps: float = 0.01, steps: int = 100,
                  optimizer: str = "adam", k_eff: float | str = "auto", k_eff_pairs: int = 100,
                  k_eff_repeats: int = 1, normal_prior_grad: str = "tanaka", clip_target: bool = True,
-                 record_every: int = 0) -> None:
+                 record_every: int = 0, anchor: str = "fixed") -> None:
         if space not in ("target", "latent"):
             raise DotcliError(f"method.space={space!r} is not valid; expected 'target' or 'latent'")
         if optimizer not in ("sgd", "adam"):
@@ -50,7 +52,13 @@ class DOTSampler(Sampler):
         if normal_prior_grad not in ("tanaka", "tangent", "none"):
             raise DotcliError(f"method.normal_prior_grad={normal_prior_grad!r} is not valid; "
                               "expected tanaka|tangent|none")
+        if anchor not in ANCHORS:
+            raise DotcliError(f"method.anchor={anchor!r} is not valid; expected fixed or released")
+        if anchor == "released" and space != "latent":
+            raise DotcliError("method.anchor=released exists only with method.space=latent (the released "
+                              "target-space code copies its anchor: use method.anchor=fixed)")
         self.space, self.eps, self.steps, self.optimizer = space, float(eps), steps, optimizer
+        self.anchor = anchor
         self.k_eff_cfg, self.k_eff_pairs, self.k_eff_repeats = k_eff, k_eff_pairs, k_eff_repeats
         self.normal_prior_grad, self.clip_target = normal_prior_grad, clip_target
         self.record_steps = tuple(range(0, steps + 1, record_every)) if record_every else ()
@@ -82,7 +90,7 @@ class DOTSampler(Sampler):
         end, recorded = transport(
             pair, start, space=self.space, steps=self.steps, eps=self.eps, optimizer=self.optimizer,
             k_eff=k, transport_weight=self.transport_weight, y=y, clip=clip,
-            normal_prior_grad=self.normal_prior_grad, record_steps=self.record_steps)
+            normal_prior_grad=self.normal_prior_grad, record_steps=self.record_steps, anchor=self.anchor)
         if self.space == "latent":
             with torch.no_grad():
                 x = pair.generate(end, y)

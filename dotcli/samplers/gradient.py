@@ -4,6 +4,17 @@
     latent space:  z <- z - eps * grad_z [ ||z - z_y + 0.001||_2 - D(G(z)) / K ]
 
 ``transport_weight`` is 1 for DOT and 0 for the naive method (ascent on D alone).
+
+``anchor`` says what z_y is in the latent-space transport term (docs/protocol.md#released-anchor):
+
+* ``fixed`` (the paper's algorithm): z_y is the starting latent, for all steps.
+* ``released`` (what the released Chainer code computes): ``DOT.py`` / ``DOT_cond.py``
+  ``Transporter_in_latent`` keep z_y as the *same array* as the optimised z (``cuda.to_gpu`` returns its
+  argument, ``L.Parameter`` wraps it without a copy, SGD updates it in place). So z_y moves with z until a
+  clip replaces z's array (``xp.clip`` returns a new one): uniform prior, z_y = the first iterate z_1
+  before clipping, from step 2 on; normal prior (never clipped), z_y = z at every step, so the transport
+  gradient is the constant (0.001, ..., 0.001) / ||(0.001, ..., 0.001)|| = 1/sqrt(d) per coordinate.
+  Implemented the same way: z_y is a view of z's storage, detached when the first clip would replace it.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from dotcli.models.pair import ModelPair
 
 # The official normal-prior correction divides by this literal (= sqrt(128), rounded).
 TANAKA_NORMAL_DIVISOR = 11.31
+ANCHORS = ("fixed", "released")
 
 
 class RefinementDiverged(DotcliError):
@@ -46,8 +58,8 @@ def make_optimizer(name: str, params: list[torch.Tensor], eps: float) -> torch.o
 def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, eps: float,
               optimizer: str, k_eff: float | torch.Tensor, transport_weight: float,
               y: torch.Tensor | None = None, clip: tuple[float, float] | None = None,
-              normal_prior_grad: str = "tanaka",
-              record_steps: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+              normal_prior_grad: str = "tanaka", record_steps: tuple[int, ...] = (),
+              anchor: str = "fixed") -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Run ``steps`` updates from ``start`` (latents or samples) and return the final point.
 
     Args:
@@ -55,22 +67,31 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
         k_eff: a number, or a per-sample tensor ``(n,)`` (per-class K of conditional models).
         clip: box to clamp to after every step (uniform prior / the 2-D code's [-2, 2]).
         record_steps: step counts whose iterate is returned too, ``{step: point}`` (0 = start).
+        anchor: ``fixed`` (paper) or ``released`` (the released code's aliased anchor; see the module
+            docstring). ``released`` only exists in latent space (the 2-D target-space demo copies its anchor).
 
     Raises:
         RefinementDiverged: at the first step whose loss or gradient is not finite.
     """
-    anchor = start.detach()
-    v = anchor.clone().requires_grad_(True)
+    if anchor not in ANCHORS:
+        raise DotcliError(f"method.anchor={anchor!r} is not valid; expected fixed or released")
+    if anchor == "released" and space != "latent":
+        raise DotcliError("method.anchor=released exists only in latent space (the released target-space "
+                          "code copies its anchor, so it equals method.anchor=fixed there)")
+    v = start.detach().clone().requires_grad_(True)
+    # fixed: a copy of the start; released: a view of v's storage, moved by every in-place optimizer step
+    anchor_z = start.detach().clone() if anchor == "fixed" else v.detach()
+    aliased = anchor == "released"
     opt = make_optimizer(optimizer, [v], eps)
     k = k_eff if isinstance(k_eff, float | int) else k_eff.reshape(-1)
-    recorded = {0: anchor.clone()} if 0 in record_steps else {}
+    recorded = {0: start.detach().clone()} if 0 in record_steps else {}
     for step in range(1, steps + 1):
         opt.zero_grad(set_to_none=True)
         x = pair.generate(v, y) if space == "latent" else v
         loss = -(pair.discriminate(x, y) / k).sum()  # summed over the batch: samples do not interact
         if transport_weight:
             # un-squared norm (W1 cost); +0.001 on every coordinate keeps the gradient finite at v = anchor
-            loss = loss + transport_weight * (v - anchor + 0.001).flatten(1).norm(dim=1).sum()
+            loss = loss + transport_weight * (v - anchor_z + 0.001).flatten(1).norm(dim=1).sum()
         loss.backward()
         if not (torch.isfinite(loss) and torch.isfinite(v.grad).all()):
             raise RefinementDiverged(
@@ -81,6 +102,8 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
         opt.step()
         if clip is not None:
             with torch.no_grad():
+                if aliased:  # the released code's xp.clip makes a new array: z_y keeps the pre-clip iterate
+                    anchor_z, aliased = anchor_z.clone(), False
                 v.clamp_(*clip)
         if step in record_steps:
             recorded[step] = v.detach().clone()

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_module
 
 from dotcli import DotcliError
@@ -175,3 +176,39 @@ def test_image_dataset_configs_compose(name, steps):
     assert cfg.dataset.kind == "image" and cfg.dataset.refine.steps == steps
     assert cfg.n_samples == 50000 and cfg.trials == 1 and cfg.batch_size == 500
     assert cfg.dataset.evaluation.save_samples is False and cfg.metrics.fid_backend == "torch-fidelity"
+
+
+def test_float_extractors_get_unquantised_images_and_unshuffled_is(tmp_path):
+    """An extractor with takes_float (inception-chainer-compat) sees clip(x * 127.5 + 127.5, 0, 255) as floats;
+    reference images stay uint8; IS splits follow its is_shuffle."""
+    from dotcli.metrics.extractors import FeatureExtractor, Features, register_feature_extractor
+    from dotcli.metrics.fidelity import inception_score
+
+    seen = []
+
+    class FloatSpy(FeatureExtractor):
+        name, has_logits, takes_float, is_shuffle = "float-spy", True, True, False
+
+        def identity(self):
+            return {"name": self.name}
+
+        def __call__(self, images):
+            seen.append(images.clone())
+            pool = F.adaptive_avg_pool2d(images.float(), 2).flatten(1)  # (n, 12)
+            return Features(pool=pool, logits=pool[:, :5] / 50)
+
+    register_feature_extractor("float-spy", lambda **_: FloatSpy(), replace=True)
+    write_fake_cifar10(tmp_path / "data", per_file=15)
+    ev = ImageEvaluation(Cifar10(tmp_path / "data"), {"feature_extractor": "float-spy", "is_splits": 5}, "cpu",
+                         cache_dir=tmp_path / "cache")
+    assert all(s.dtype == torch.uint8 for s in seen)  # the reference statistics: uint8 as before
+    seen.clear()
+    x = rand_images(40, 5)
+    x[0, 0, 0, 0] = 0.001  # (x + 1) * 127.5 = 127.6275: rounding would make it 128
+    out = stream(ev, x, batch=40)
+    assert len(seen) == 1 and seen[0].dtype == torch.float32
+    torch.testing.assert_close(seen[0], (x * 127.5 + 127.5).clamp(0, 255))
+    assert seen[0][0, 0, 0, 0].item() == pytest.approx(127.6275, abs=1e-4)
+    logits = F.adaptive_avg_pool2d(seen[0], 2).flatten(1)[:, :5] / 50
+    assert out["metrics"]["is_mean"] == pytest.approx(inception_score(logits, splits=5, shuffle=False)[0])
+    assert ev.describe()["quantisation"].startswith("none: float = clip(x * 127.5 + 127.5, 0, 255)")

@@ -162,8 +162,9 @@ def test_sagan_with_attention_matches_reference(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
-def test_sagan_attention_setting(tmp_path):
+def test_sagan_attention_setting(tmp_path, caplog):
     ch, bw = 32, 4
+    caplog.set_level("INFO", logger="dotcli.models.dcgan")
     paths = paths_for(tmp_path)
     cfg = model_cfg("tanaka_sagan_ns", ch=ch)
     from dotcli.models.dcgan import load_tanaka_pair
@@ -172,6 +173,9 @@ def test_sagan_attention_setting(tmp_path):
     g, _ = write_pair(tmp_path, cfg, "cifar10", specs.dcgan_generator(bw, ch), specs.sndcgan_discriminator(bw, ch))
     pair = load_tanaka_pair(cfg, "cifar10", paths)
     assert pair.G.sa1 is None and pair.D.sa1 is None
+    assert pair.notes["self_attention_G"].startswith("sa1 block absent from DCGAN_G_CIFAR_SAGAN")
+    assert "not used (self_attention=auto)" in pair.notes["self_attention_D"]
+    assert "D: sa1 block absent from" in caplog.text  # logged when loading, recorded as model_notes
     cfg.self_attention = True
     with pytest.raises(DotcliError, match="no sa1"):
         load_tanaka_pair(cfg, "cifar10", paths)
@@ -180,6 +184,11 @@ def test_sagan_attention_setting(tmp_path):
                       specs.sndcgan_discriminator(bw, ch, attention=True))
     cfg.self_attention = False
     pair = load_tanaka_pair(cfg, "cifar10", paths)
+    assert "found in" in pair.notes["self_attention_G"] and "not used (self_attention=False)" in pair.notes[
+        "self_attention_G"]
+    cfg.self_attention = "auto"
+    assert load_tanaka_pair(cfg, "cifar10", paths).notes["self_attention_D"].endswith(", used (self_attention=auto)")
+    cfg.self_attention = False
     z = torch.rand(2, 128) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(pair.generate(z), ref_generator(g, z, bw, ch, spectral=True),

@@ -97,6 +97,7 @@ def test_full_width_modules_have_the_chainer_keys_and_shapes():
 
 def test_loader_matches_reference_and_projection_formula(tmp_path):
     cfg = small_cfg()
+    cfg.sigma_source = "exact"  # the converged sigma of the reference below
     g, d = write_files(tmp_path, cfg)
     pair = load_sngan_projection_pair(cfg, "imagenet", paths_for(tmp_path))
     assert (pair.z_dim, pair.prior, pair.n_classes, pair.d_output) == (128, "normal", N_CLASSES, "critic")
@@ -134,3 +135,42 @@ def test_config_points_at_the_pfnet_drive(tmp_path):
     assert cfg.files.imagenet.D.name == "SNResNetProjectionDiscriminator_850000.npz"
     with pytest.raises(DotcliError, match="1m04Db3HbN10Tz5XHqiPpIg8kw23fkbSi"):
         load_sngan_projection_pair(small_cfg(), "imagenet", paths_for(tmp_path))
+
+
+def _chainer_one_iteration_sigma(w: np.ndarray, u: np.ndarray) -> float:
+    """sngan_projection source/functions/max_sv.py with Ip=1, float32: v = l2n(u W), u = l2n(v W^T), u W v."""
+    mat = w.reshape(w.shape[0], -1).astype(np.float32)
+    v = u @ mat
+    v = v / (np.sqrt((v ** 2).sum()) + 1e-12)
+    u2 = v @ mat.T
+    u2 = u2 / (np.sqrt((u2 ** 2).sum()) + 1e-12)
+    return float((u2 @ mat * v).sum())
+
+
+def test_stored_sigma_is_one_power_iteration_from_the_files_u(tmp_path):
+    cfg = small_cfg()
+    assert cfg.sigma_source == "stored"  # the model config's default
+    _, d = write_files(tmp_path, cfg)
+    pair = load_sngan_projection_pair(cfg, "imagenet", paths_for(tmp_path))
+    assert "stored u" in pair.notes["spectral_norm"]
+    for key, module in (("block3/c1", pair.D.block3.c1), ("l_y", pair.D.l_y), ("l7", pair.D.l7)):
+        expected = _chainer_one_iteration_sigma(d[f"{key}/W"], d[f"{key}/u"])
+        assert module.sigma.item() == pytest.approx(expected, rel=1e-5)
+    # random u after one iteration is not the converged value: the two sources differ on these weights
+    assert abs(pair.D.block3.c1.sigma.item() - specs.power_sigma(d["block3/c1/W"])) > 1e-4
+    exact = load_sngan_projection_pair(OmegaConf.merge(cfg, {"sigma_source": "exact"}), "imagenet",
+                                       paths_for(tmp_path))
+    assert exact.D.block3.c1.sigma.item() == pytest.approx(specs.power_sigma(d["block3/c1/W"]), rel=1e-4)
+    assert "exact" in exact.notes["spectral_norm"]
+
+
+def test_stored_sigma_needs_the_u_vectors(tmp_path):
+    cfg = small_cfg()
+    d_spec = specs.projection_discriminator(CH, N_CLASSES)
+    del d_spec["block2/c1/u"]
+    write_files(tmp_path, cfg, d_spec=d_spec)
+    with pytest.raises(DotcliError, match=r"no power-iteration vector for block2.c1 \(block2/c1/u\)"):
+        load_sngan_projection_pair(cfg, "imagenet", paths_for(tmp_path))
+    cfg.sigma_source = "svd"
+    with pytest.raises(DotcliError, match="model.sigma_source='svd'"):
+        load_sngan_projection_pair(cfg, "imagenet", paths_for(tmp_path))

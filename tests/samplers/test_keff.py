@@ -51,3 +51,15 @@ def test_per_class_k_eff_is_one_max_per_class():
     assert k.shape == (3,)
     for c in range(3):
         assert 0.95 * (c + 1) < k[c].item() <= (c + 1) + 1e-5
+
+
+def test_dot_setup_uses_k_eff_pairs_same_class_pairs_per_class():
+    from dotcli.models.pair import ModelPair
+    from dotcli.samplers.base import SetupContext
+    from dotcli.samplers.dot import DOTSampler
+
+    for n_pairs in (50, 100):
+        pair = ModelPair(G=_CondG(), D=_CondD(), z_dim=2, prior="uniform", n_classes=3)
+        out = DOTSampler(space="latent", k_eff_pairs=n_pairs).setup(pair, SetupContext(gen=torch.Generator()))
+        assert out["k_eff_source"] == "per_class"
+        assert pair.counter.d == 2 * n_pairs * 3 and pair.counter.g == 2 * n_pairs * 3  # 2 members x pairs x classes
