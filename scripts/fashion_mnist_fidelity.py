@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_module
 
-import dotcli.cli  # noqa: F401  (the configs' resolvers)
+import dotcli.resolvers  # noqa: F401  (the configs' resolvers)
+from dotcli.components import build, load_pair
 from dotcli.data.images import to_float255, to_uint8
 from dotcli.metrics.extractors import make_feature_extractor
 from dotcli.metrics.fidelity import fid_from_stats
-from dotcli.metrics.reference import reference_statistics
-from dotcli.run import build, load_pair
+from dotcli.metrics.reference_stats import reference_statistics
 from dotcli.samplers.gradient import transport
 from dotcli.samplers.keff import estimate_k_eff
 from dotcli.weights import DEFAULT_OUT
