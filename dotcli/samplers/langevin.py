@@ -36,7 +36,7 @@ class LatentLangevin(Sampler):
         if not (isinstance(record_every, int) and record_every >= 0):
             raise DotcliError(f"method.record_every={record_every!r} is not valid; expected an integer >= 0")
         self.steps = steps
-        self.record_steps = frozenset(range(0, steps + 1, record_every)) if record_every else frozenset()
+        self.record_steps = frozenset([*range(0, steps, record_every), steps]) if record_every else frozenset()
 
     @abstractmethod
     def update(self, pair: ModelPair, z: torch.Tensor, d: torch.Tensor, grad: torch.Tensor, step: int,

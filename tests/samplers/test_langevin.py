@@ -90,7 +90,8 @@ def test_same_seed_same_output_and_cost_formula(make):
     b = make().sample(pair, 10, torch.Generator().manual_seed(3))
     torch.testing.assert_close(a.x, b.x)
     assert (pair.counter.g, pair.counter.d) == (10 * (7 + 1), 10 * 7)  # steps G+D passes, one G for the output
-    assert sorted(b.steps) == [0, 3, 6] and b.steps[0] is not None
+    assert sorted(b.steps) == [0, 3, 6, 7]  # every 3 steps and the output
+    torch.testing.assert_close(b.steps[7], b.x)
     torch.testing.assert_close(b.steps[0], b.x_init)
     c = make().sample(pair, 10, torch.Generator().manual_seed(4))
     assert not torch.allclose(a.x, c.x)
