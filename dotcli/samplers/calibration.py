@@ -7,11 +7,10 @@ docs/protocol.md#calibration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 
 @dataclass
@@ -38,6 +37,8 @@ def fit_logistic_calibration(d_real: torch.Tensor, d_fake: torch.Tensor) -> Affi
 
     Needed for WGAN and hinge critics, whose outputs are not probability-type logits.
     """
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn costs seconds to import
+
     d, label = _fit_data(d_real, d_fake)
     reg = LogisticRegression(C=1e6, max_iter=1000).fit(d.reshape(-1, 1), label)  # (almost) unregularised
     return AffineLogit(scale=float(reg.coef_[0, 0]), shift=float(reg.intercept_[0]))
@@ -50,7 +51,7 @@ class IsotonicLogit:
     p is clipped to [clip, 1 - clip] so the logit stays finite where the fit reaches 0 or 1.
     """
 
-    reg: IsotonicRegression
+    reg: Any  # a fitted sklearn.isotonic.IsotonicRegression
     clip: float = 1e-12
     n_steps: int = field(init=False, default=0)
 
@@ -68,5 +69,7 @@ class IsotonicLogit:
 
 def fit_isotonic_calibration(d_real: torch.Tensor, d_fake: torch.Tensor) -> IsotonicLogit:
     """Isotonic regression of real (1) vs fake (0) on D's raw output (the MH-GAN reference code's calibrator)."""
+    from sklearn.isotonic import IsotonicRegression  # lazy: scikit-learn costs seconds to import
+
     d, label = _fit_data(d_real, d_fake)
     return IsotonicLogit(IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(d, label))
