@@ -63,8 +63,8 @@ class DOTSampler(Sampler):
             raise DotcliError(f"method.k_eff={k_eff!r} is not valid; expected 'auto', 'local' or a number > 0")
         if not (isinstance(k_eff_quantile, int | float) and 0 < k_eff_quantile <= 1):
             raise DotcliError(f"method.k_eff_quantile={k_eff_quantile!r} is not valid; expected a number in (0, 1]")
-        if k_eff == "local" and self.transport_weight:
-            self.info = LOCAL_INFO
+        if k_eff == "local" and self.transport_weight:  # ours: its own name and label in records and tables
+            self.name, self.info = "dot_local", LOCAL_INFO
         if normal_prior_grad not in ("tanaka", "tangent", "none"):
             raise DotcliError(f"method.normal_prior_grad={normal_prior_grad!r} is not valid; "
                               "expected tanaka|tangent|none")

@@ -105,7 +105,7 @@ def test_dot_local_records_k_and_is_labelled_ours():
     dot = DOTSampler(space="target", k_eff="local", k_eff_pairs=50, k_eff_repeats=2, k_eff_quantile=0.8)
     info = dot.setup(pair, SetupContext(gen=torch.Generator().manual_seed(0)))
     assert info == {"k_eff": pytest.approx(5.0), "k_eff_source": "local", "k_eff_quantile": 0.8, "k_eff_samples": 100}
-    assert dot.info.ours and "ours" in dot.info.label and "k_eff" in dot.info.params
+    assert dot.info.ours and "ours" in dot.info.label and "k_eff" in dot.info.params and dot.name == "dot_local"
     assert not DOTSampler().info.ours and "k_eff" in DOTSampler().info.params  # the column shows auto / local
     assert not NaiveSampler(k_eff="local").info.ours
     with pytest.raises(DotcliError, match="method.k_eff_quantile=0"):

@@ -35,7 +35,7 @@ def test_toy_run(tmp_path, method):
     if method == "ddls":
         assert set(rec["metrics_by_step"]) == {"0", "2", "4"}
     if method == "dot_local":
-        assert rec["method_info"]["ours"] and rec["params"]["k_eff"] == "local"
+        assert rec["method_info"]["ours"] and rec["params"]["k_eff"] == "local" and rec["method"] == "dot_local"
         assert rec["params"]["setup"][0]["k_eff_source"] == "local" and rec["params"]["setup"][0]["k_eff"] > 0
 
 
