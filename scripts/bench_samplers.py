@@ -3,8 +3,9 @@
     python scripts/bench_samplers.py --batch-size 64 --steps 10 [--device cuda] [--ch 512]
 
 Prints, per sampler, output samples/s and peak memory (CUDA: max allocated; CPU: peak RSS of a
-fresh process per sampler), and the floor for DOT: one G+D forward-backward on a batch. N DOT steps
-cost at least N of those (each step is one G forward, one D forward, and backward through both).
+fresh process per sampler), and two floors: one G+D forward-backward on a batch (N steps of DOT, naive,
+DDLS or DGflow cost at least N of those: each step is one G forward, one D forward, and backward through
+both), and one G+D forward without gradients (MH-GAN's K proposals cost at least K of those).
 """
 
 from __future__ import annotations
@@ -21,17 +22,26 @@ import torch
 
 from dotcli.models.dcgan import load_random_dcgan_pair
 from dotcli.samplers.base import SetupContext
+from dotcli.samplers.ddls import DDLSSampler
+from dotcli.samplers.dgflow import DGflowSampler
 from dotcli.samplers.dot import DOTSampler
 from dotcli.samplers.drs import RejectionSampler
+from dotcli.samplers.mh import MHSampler
 from dotcli.samplers.naive import NaiveSampler
 from dotcli.samplers.none import BareSampler
 
+SAMPLERS = ("floor", "forward", "none", "naive", "dot", "drs", "mh", "ddls", "dgflow")
+STEPPED = ("naive", "dot", "ddls", "dgflow")  # N forward-backward steps per output
 
-def make_sampler(name: str, steps: int):
+
+def make_sampler(name: str, steps: int, chain_length: int):
     return {"none": lambda: BareSampler(),
             "naive": lambda: NaiveSampler(space="latent", optimizer="sgd", steps=steps, k_eff=1.0),
             "dot": lambda: DOTSampler(space="latent", optimizer="sgd", steps=steps, k_eff=1.0),
-            "drs": lambda: RejectionSampler(burn_in=256, calibrate="never", gamma_percentile=80)}[name]()
+            "drs": lambda: RejectionSampler(burn_in=256, calibrate="never", gamma_percentile=80),
+            "mh": lambda: MHSampler(chain_length=chain_length, calibrate="none"),
+            "ddls": lambda: DDLSSampler(steps=steps),
+            "dgflow": lambda: DGflowSampler(steps=steps)}[name]()
 
 
 def sync(device: torch.device) -> None:
@@ -48,9 +58,14 @@ def bench_one(name: str, args: argparse.Namespace) -> dict:
         def step():
             z = pair.sample_z(args.batch_size, gen).requires_grad_(True)
             pair.discriminate(pair.generate(z)).sum().backward()
+    elif name == "forward":  # one G+D forward, no gradients
+        def step():
+            with torch.no_grad():
+                pair.discriminate(pair.generate(pair.sample_z(args.batch_size, gen)))
     else:
-        sampler = make_sampler(name, args.steps)
-        sampler.setup(pair, SetupContext(gen=gen, batch_size=args.batch_size))
+        sampler = make_sampler(name, args.steps, args.chain_length)
+        real = lambda n, g: torch.rand(n, 3, 32, 32, generator=g).mul(2).sub(1).to(device)  # noqa: E731  (MH's start)
+        sampler.setup(pair, SetupContext(gen=gen, real_data=real, batch_size=args.batch_size))
         step = lambda: sampler.sample(pair, args.batch_size, gen)  # noqa: E731
     step()  # warm-up (allocator, cuDNN autotune)
     sync(device)
@@ -70,7 +85,8 @@ def bench_one(name: str, args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=10, help="DOT / naive updates per sample")
+    ap.add_argument("--steps", type=int, default=10, help="DOT / naive / DDLS / DGflow updates per sample")
+    ap.add_argument("--chain-length", type=int, default=10, help="MH-GAN proposals per sample (paper: 640)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ch", type=int, default=512, help="width (512 = the paper's models)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -83,22 +99,23 @@ def main() -> None:
         print(json.dumps(bench_one(args.only, args)))
         return
     rows = []
-    for name in ("floor", "none", "naive", "dot", "drs"):
+    for name in SAMPLERS:
         # a fresh process per sampler: CPU peak RSS is per process and never goes down
         out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", name], capture_output=True,
                              text=True, check=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     cuda = args.device.startswith("cuda")
     device = torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"device {device}; batch {args.batch_size}; DOT/naive steps {args.steps}; width {args.ch}; "
-          f"torch {torch.__version__}")
+    print(f"device {device}; batch {args.batch_size}; steps {args.steps}; MH chain {args.chain_length}; "
+          f"width {args.ch}; torch {torch.__version__}")
     print(f"{'sampler':8} {'s/batch':>10} {'samples/s':>11} {'peak MiB':>9}")
     for r in rows:
         print(f"{r['sampler']:8} {r['seconds_per_batch']:10.4f} {r['samples_per_s']:11.1f} {r['peak_mib']:9.0f}")
-    floor = rows[0]["seconds_per_batch"]
-    dot = next(r for r in rows if r["sampler"] == "dot")["seconds_per_batch"]
-    print(f"DOT / ({args.steps} x floor) = {dot / (args.steps * floor):.2f}  (1.00 = no overhead beyond the "
-          "forward-backward passes)")
+    t = {r["sampler"]: r["seconds_per_batch"] for r in rows}
+    for name in STEPPED:
+        print(f"{name} / ({args.steps} x forward-backward floor) = {t[name] / (args.steps * t['floor']):.2f}")
+    print(f"mh / ({args.chain_length} x forward floor) = {t['mh'] / (args.chain_length * t['forward']):.2f}"
+          "  (1.00 = no overhead beyond the G and D passes)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,17 @@ from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
 from dotcli.samplers.base import MethodInfo, SampleBatch, Sampler, SetupContext
 from dotcli.samplers.gradient import ANCHORS, transport
-from dotcli.samplers.keff import estimate_k_eff, estimate_k_eff_per_class
+from dotcli.samplers.keff import (
+    estimate_k_eff,
+    estimate_k_eff_local,
+    estimate_k_eff_local_per_class,
+    estimate_k_eff_per_class,
+)
+
+#: DOT with ``k_eff: local`` is ours, not the paper's: tables show it under this label
+LOCAL_INFO = MethodInfo(label="DOT (local K, ours)", params=("space", "eps", "steps", "optimizer", "k_eff", "anchor"),
+                        source="dotcli: K from D's local gradient norms (docs/protocol.md#k-eff-local); "
+                               "otherwise Tanaka 2019 (DOT), Alg. 1 / Alg. 2", ours=True, order=31)
 
 
 class DOTSampler(Sampler):
@@ -21,8 +31,12 @@ class DOTSampler(Sampler):
         eps: step size (learning rate of the optimizer).
         steps: number of updates N.
         optimizer: ``sgd`` (official latent default) or ``adam`` (beta1 0, beta2 0.9; 2-D demo).
-        k_eff: ``"auto"`` (estimate) or a number. Conditional models estimate one K per class.
-        k_eff_pairs, k_eff_repeats: pairs per estimate, estimates averaged (2-D demo: 100, 10).
+        k_eff: ``"auto"`` (the paper's secant estimate), ``"local"`` (ours: the ``k_eff_quantile`` of D's
+            gradient norms at generator samples, docs/protocol.md#k-eff-local) or a number.
+            Conditional models estimate one K per class.
+        k_eff_pairs, k_eff_repeats: pairs per estimate, estimates averaged (2-D demo: 100, 10). ``local``
+            uses k_eff_pairs * k_eff_repeats samples (conditional: k_eff_pairs per class).
+        k_eff_quantile: the quantile of ``local`` (0.9: see docs/protocol.md#k-eff-local).
         normal_prior_grad: ``tanaka`` | ``tangent`` | ``none`` (latent space, normal prior).
         clip_target: clamp samples to the model's sample range after each target-space step.
         record_every: also output the iterates every this many steps (0 = only the last).
@@ -31,14 +45,14 @@ class DOTSampler(Sampler):
     """
 
     name = "dot"
-    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer", "anchor"),
+    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer", "k_eff", "anchor"),
                       source="Tanaka 2019 (DOT), Alg. 1 (target) / Alg. 2 (latent)", order=30)
     transport_weight = 1.0
 
     def __init__(self, space: str = "target", eps: float = 0.01, steps: int = 100,
                  optimizer: str = "adam", k_eff: float | str = "auto", k_eff_pairs: int = 100,
                  k_eff_repeats: int = 1, normal_prior_grad: str = "tanaka", clip_target: bool = True,
-                 record_every: int = 0, anchor: str = "fixed") -> None:
+                 record_every: int = 0, anchor: str = "fixed", k_eff_quantile: float = 0.9) -> None:
         if space not in ("target", "latent"):
             raise DotcliError(f"method.space={space!r} is not valid; expected 'target' or 'latent'")
         if optimizer not in ("sgd", "adam"):
@@ -47,8 +61,12 @@ class DOTSampler(Sampler):
             raise DotcliError(f"method.eps={eps} is not valid; expected a step size >= 0")
         if not (isinstance(steps, int) and steps >= 0):
             raise DotcliError(f"method.steps={steps} is not valid; expected an integer >= 0")
-        if k_eff != "auto" and not (isinstance(k_eff, int | float) and k_eff > 0):
-            raise DotcliError(f"method.k_eff={k_eff!r} is not valid; expected 'auto' or a number > 0")
+        if k_eff not in ("auto", "local") and not (isinstance(k_eff, int | float) and k_eff > 0):
+            raise DotcliError(f"method.k_eff={k_eff!r} is not valid; expected 'auto', 'local' or a number > 0")
+        if not (isinstance(k_eff_quantile, int | float) and 0 < k_eff_quantile <= 1):
+            raise DotcliError(f"method.k_eff_quantile={k_eff_quantile!r} is not valid; expected a number in (0, 1]")
+        if k_eff == "local" and self.transport_weight:  # ours: its own name and label in records and tables
+            self.name, self.info = "dot_local", LOCAL_INFO
         if normal_prior_grad not in ("tanaka", "tangent", "none"):
             raise DotcliError(f"method.normal_prior_grad={normal_prior_grad!r} is not valid; "
                               "expected tanaka|tangent|none")
@@ -60,11 +78,14 @@ class DOTSampler(Sampler):
         self.space, self.eps, self.steps, self.optimizer = space, float(eps), steps, optimizer
         self.anchor = anchor
         self.k_eff_cfg, self.k_eff_pairs, self.k_eff_repeats = k_eff, k_eff_pairs, k_eff_repeats
+        self.k_eff_quantile = float(k_eff_quantile)
         self.normal_prior_grad, self.clip_target = normal_prior_grad, clip_target
         self.record_steps = tuple(range(0, steps + 1, record_every)) if record_every else ()
         self.k: float | torch.Tensor = 1.0
 
     def setup(self, pair: ModelPair, ctx: SetupContext) -> dict[str, Any]:
+        if self.k_eff_cfg == "local":
+            return self._setup_local(pair, ctx)
         if self.k_eff_cfg != "auto":
             self.k = float(self.k_eff_cfg)
             return {"k_eff": self.k, "k_eff_source": "fixed"}
@@ -74,6 +95,16 @@ class DOTSampler(Sampler):
                               "max": self.k.max().item()}, "k_eff_source": "per_class"}
         self.k = estimate_k_eff(pair, self.space, ctx.gen, self.k_eff_pairs, self.k_eff_repeats)
         return {"k_eff": self.k, "k_eff_source": "estimated"}
+
+    def _setup_local(self, pair: ModelPair, ctx: SetupContext) -> dict[str, Any]:
+        q = self.k_eff_quantile
+        if pair.n_classes:
+            self.k = estimate_k_eff_local_per_class(pair, self.space, ctx.gen, self.k_eff_pairs, q)
+            return {"k_eff": {"mean": self.k.mean().item(), "min": self.k.min().item(),
+                              "max": self.k.max().item()}, "k_eff_source": "local_per_class", "k_eff_quantile": q}
+        n = self.k_eff_pairs * self.k_eff_repeats
+        self.k = estimate_k_eff_local(pair, self.space, ctx.gen, n, q, ctx.batch_size)
+        return {"k_eff": self.k, "k_eff_source": "local", "k_eff_quantile": q, "k_eff_samples": n}
 
     def sample(self, pair: ModelPair, n: int, gen: torch.Generator) -> SampleBatch:
         z = pair.sample_z(n, gen)

@@ -55,3 +55,40 @@ def estimate_k_eff_per_class(pair: ModelPair, space: str, gen: torch.Generator,
             ratio = num / (a - b).flatten(1).norm(dim=1).clamp_min(1e-12)
         ks.append(ratio.view(len(classes), n_pairs).max(dim=1).values)
     return torch.cat(ks)
+
+
+def local_gradient_norms(pair: ModelPair, space: str, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """||grad_x D(x)|| at x = G(z) (target space) or ||grad_z D(G(z))|| (latent space), one per sample."""
+    if space == "latent":
+        v = z.detach().requires_grad_(True)
+        d = pair.discriminate(pair.generate(v, y), y)
+    else:
+        with torch.no_grad():
+            x = pair.generate(z, y)
+        v = x.requires_grad_(True)
+        d = pair.discriminate(v, y)
+    (grad,) = torch.autograd.grad(d.sum(), v)
+    return grad.flatten(1).norm(dim=1).detach()
+
+
+def estimate_k_eff_local(pair: ModelPair, space: str, gen: torch.Generator, n_samples: int, quantile: float,
+                         batch_size: int = 1000) -> float:
+    """Ours (docs/protocol.md#k-eff-local): the ``quantile`` of D's local gradient norms at ``n_samples``
+    generator samples, the starting points of DOT (not the paper's secant max over pairs)."""
+    norms = []
+    for start in range(0, n_samples, batch_size):
+        b = min(batch_size, n_samples - start)
+        norms.append(local_gradient_norms(pair, space, pair.sample_z(b, gen), pair.sample_y(b, gen)))
+    return torch.quantile(torch.cat(norms).double(), quantile).item()
+
+
+def estimate_k_eff_local_per_class(pair: ModelPair, space: str, gen: torch.Generator, n_per_class: int,
+                                   quantile: float, batch_classes: int = 20) -> torch.Tensor:
+    """One local K per class (``n_per_class`` same-class samples each); shape ``(n_classes,)``."""
+    ks = []
+    for start in range(0, pair.n_classes, batch_classes):
+        classes = torch.arange(start, min(start + batch_classes, pair.n_classes))
+        y = classes.repeat_interleave(n_per_class).to(pair.device)
+        norms = local_gradient_norms(pair, space, pair.sample_z(len(y), gen), y)
+        ks.append(torch.quantile(norms.double().view(len(classes), n_per_class), quantile, dim=1).float())
+    return torch.cat(ks)
