@@ -107,15 +107,16 @@ def test_toy_grid_skips_fails_resumes_and_tabulates(tmp_path, monkeypatch):
 
 def test_plan_of_the_paper_grids(tmp_path, capsys):
     cifar = plan("cifar10_table", [], tmp_path / "cifar10")
-    assert len(cifar) == 16 and {c.status for c in cifar} == {"todo"} and len({c.dir for c in cifar}) == 16
+    assert len(cifar) == 32 and {c.status for c in cifar} == {"todo"} and len({c.dir for c in cifar}) == 32
     models = {c.overrides[1].split("=")[1] for c in cifar}
     assert models == {"tanaka_wgangp", "tanaka_sngan_ns", "tanaka_sngan_hinge", "tanaka_sagan_ns"}
     assert cifar[0].dir.name.startswith("cifar10_tanaka_wgangp_none_s0_")
     imagenet = plan("imagenet_table", ["seed=0,1"], tmp_path / "imagenet")  # a seed sweep doubles the cells
-    assert [c.overrides[2] for c in imagenet] == ["method=none"] * 2 + ["method=naive"] * 2 + ["method=dot"] * 2
+    assert [c.overrides[2] for c in imagenet] == [f"method={m}" for m in ("none", "naive", "dot", "dot_local", "ddls",
+                                                                           "dgflow") for _ in range(2)]
     assert main(["--plan", "--only", "imagenet", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "imagenet: 3 cells: 3 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
+    assert "imagenet: 6 cells: 6 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
     assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
                                 "fashion_mnist_inception"}
 

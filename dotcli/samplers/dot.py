@@ -18,7 +18,7 @@ from dotcli.samplers.keff import (
 )
 
 #: DOT with ``k_eff: local`` is ours, not the paper's: tables show it under this label
-LOCAL_INFO = MethodInfo(label="DOT (local K, ours)", params=("space", "eps", "steps", "optimizer", "k_eff", "anchor"),
+LOCAL_INFO = MethodInfo(label="DOT (local K, ours)", params=("space", "eps", "steps", "optimizer", "anchor"),
                         source="dotcli: K from D's local gradient norms (docs/protocol.md#k-eff-local); "
                                "otherwise Tanaka 2019 (DOT), Alg. 1 / Alg. 2", ours=True, order=31)
 
@@ -45,7 +45,7 @@ class DOTSampler(Sampler):
     """
 
     name = "dot"
-    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer", "k_eff", "anchor"),
+    info = MethodInfo(label="DOT", params=("space", "eps", "steps", "optimizer", "anchor"),
                       source="Tanaka 2019 (DOT), Alg. 1 (target) / Alg. 2 (latent)", order=30)
     transport_weight = 1.0
 

@@ -117,8 +117,11 @@ def test_dot_local_records_k_and_is_labelled_ours():
     dot = DOTSampler(space="target", k_eff="local", k_eff_pairs=50, k_eff_repeats=2, k_eff_quantile=0.8)
     info = dot.setup(pair, SetupContext(gen=torch.Generator().manual_seed(0)))
     assert info == {"k_eff": pytest.approx(5.0), "k_eff_source": "local", "k_eff_quantile": 0.8, "k_eff_samples": 100}
-    assert dot.info.ours and "ours" in dot.info.label and "k_eff" in dot.info.params and dot.name == "dot_local"
-    assert not DOTSampler().info.ours and "k_eff" in DOTSampler().info.params  # the column shows auto / local
+    assert dot.info.ours and "ours" in dot.info.label and dot.name == "dot_local"
+    # its own method name and label tell it apart in tables; k_eff is no parameter column (that column is the
+    # estimated K of every cell)
+    assert not DOTSampler().info.ours and DOTSampler().name == "dot" and DOTSampler().info.label != dot.info.label
+    assert "k_eff" not in dot.info.params and "k_eff" not in DOTSampler().info.params
     assert not NaiveSampler(k_eff="local").info.ours
     with pytest.raises(DotcliError, match="method.k_eff_quantile=0"):
         DOTSampler(k_eff="local", k_eff_quantile=0)
