@@ -14,6 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from dotcli import DotcliError
 from dotcli.reproduce import cell_hash
 
+# Warn when at least this fraction of the output coordinates ended on the sampler's clip box. Not of the
+# samples: a 128-d latent touches the box in some coordinate after a few normal steps (~4% of coordinates).
+CLIP_WARN_FRACTION = 0.25
 # A short random id per process: run directories stay unique for runs started in the same second.
 OmegaConf.register_new_resolver("dotcli_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
 # ${dotcli_cell:}: the config hash of the job itself: fixed, resumable run directories for grid cells.
@@ -22,11 +25,46 @@ OmegaConf.register_new_resolver("dotcli_cell", cell_hash, replace=True)
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def _run_app(cfg: DictConfig) -> None:
-    from dotcli.preflight import clear_skip, skip_if_unavailable
-    from dotcli.run import run, write_failure  # imported here: `dot-run --help` stays fast
+    from dotcli.records import config_hash
+    from dotcli.rundir import RunDirBusy, lock_run_dir, unlock_run_dir
+    from dotcli.validation import check_config
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        for warning in check_config(cfg):  # before the imports below (torch): a typo costs no model load
+            print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
+        lock_run_dir(out_dir, config_hash(OmegaConf.to_container(cfg, resolve=True)))  # held for the run
+    except RunDirBusy as exc:  # another process's directory: write nothing into it
+        print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
+        if multirun:
+            raise
+        sys.exit(2)
+    except DotcliError as exc:
+        _config_error(exc, cfg, out_dir, multirun)
+    try:
+        _run_locked(cfg, out_dir, multirun)
+    finally:
+        if multirun:
+            unlock_run_dir(out_dir)  # the next job of this sweep may run in another directory
+
+
+def _config_error(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
+    from dotcli.records import write_failure
+
+    print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
+    write_failure(cfg, out_dir, str(exc))
+    if multirun:
+        raise exc  # Hydra records the failed job and goes on with the others
+    sys.exit(2)
+
+
+def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
+    from dotcli.preflight import clear_skip, skip_if_unavailable
+    from dotcli.records import write_failure
+    from dotcli.run import run  # imported here: `dot-run --help` and config errors stay fast
+
     try:
         skipped = skip_if_unavailable(cfg, out_dir)  # None unless preflight.skip_unavailable=true
         if skipped is not None:  # an input this machine lacks: not a failure, the grid goes on
@@ -39,10 +77,29 @@ def _run_app(cfg: DictConfig) -> None:
         print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
         write_failure(cfg, out_dir, str(exc))
         clear_skip(out_dir)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             raise  # Hydra records the failed job and goes on with the others
         sys.exit(2)
+    for warning in record_warnings(path):
+        print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
     print(path, flush=True)
+
+
+def record_warnings(path: Path) -> list[str]:
+    """What a finished record says the user should know: samples stuck on the clip boundary."""
+    import json
+
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    cost = rec.get("cost") or {}
+    samples, coords = cost.get("clip_boundary_fraction"), cost.get("clip_coordinate_fraction")
+    if isinstance(coords, int | float) and coords >= CLIP_WARN_FRACTION:
+        out.append(f"{samples:.1%} of the samples ended on the clip boundary ({coords:.1%} of their coordinates; "
+                   f"cost.clip_boundary_fraction in {path}): the step size is likely too large (method.eps)")
+    return out
 
 
 def run_main() -> None:

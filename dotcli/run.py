@@ -25,8 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 from dotcli import DotcliError, __version__
 from dotcli.evaluation.base import Evaluation
 from dotcli.models.pair import ModelPair
-from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash, write_json_atomic
+from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash, write_failure, write_json_atomic  # noqa: F401
 from dotcli.samplers.base import Sampler, SetupContext
+from dotcli.validation import check_run
 
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "torch-fidelity", "pytorch-fid",
              "POT", "scikit-learn", "pandas")
@@ -138,6 +139,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
     done = finished_record(out_dir, config_hash(resolved))
     if done is not None:  # a finished run is never recomputed (resumable sweeps)
         return done
+    check_run(cfg)  # every config-only check and missing input, before anything is loaded
     check_writable(out_dir)
     device = pick_device(cfg.device)
     dataset = build(cfg.dataset.data, "dataset")
@@ -220,16 +222,4 @@ def finished_record(out_dir: Path, chash: str) -> Path | None:
         with open(path) as f:
             return path if json.load(f).get("config_hash") == chash else None
     except (OSError, ValueError):
-        return None
-
-
-def write_failure(cfg: DictConfig, out_dir: Path, error: str) -> Path | None:
-    """Leave ``failed.json`` (error + config) so tables can show why a cell is missing."""
-    try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        return write_json_atomic(out_dir / FAILURE_NAME, {
-            "dataset": cfg.dataset.name, "model": cfg.model.name, "method": cfg.method.name,
-            "error": error, "config": resolved, "config_hash": config_hash(resolved),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    except Exception:  # the directory itself may be the problem; the error line is printed anyway
         return None
