@@ -114,7 +114,7 @@ def _init_annotations(module: str, name: str, depth: int = 0) -> dict[str, str] 
                 hints["**"] = ""  # takes any keyword: unknown keys are the constructor's business
             return hints
     for base in cls.bases:  # no __init__ of its own: the first base that has one
-        if isinstance(base, ast.Name):
+        if isinstance(base, ast.Name) and base.id not in ("ABC", "object"):  # those take no arguments
             base_module = where
             tree = ast.parse(_module_source(where).read_text())
             for node in tree.body:
