@@ -10,12 +10,14 @@ from dotcli.samplers.none import BareSampler
 
 
 class GateSampler(BareSampler):
-    """The bare generator, whose ``setup`` waits (up to ``timeout`` s) until the file ``gate`` exists."""
+    """The bare generator, whose ``setup`` says it is waiting (``<gate>.waiting``), then waits (up to
+    ``timeout`` s) until the file ``gate`` exists."""
 
     def __init__(self, gate: str, timeout: float = 300.0) -> None:
         self.gate, self.timeout = Path(gate), timeout
 
     def setup(self, pair: Any, ctx: Any) -> dict[str, Any]:
+        Path(f"{self.gate}.waiting").touch()
         end = time.monotonic() + self.timeout
         while not self.gate.exists() and time.monotonic() < end:
             time.sleep(0.05)
