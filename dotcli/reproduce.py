@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dotcli import DotcliError
+from dotcli.console import console_command
 from dotcli.preflight import SKIP_NAME
 from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash
 
@@ -156,11 +157,8 @@ def adopt_finished(cells: list[Cell], root: Path) -> list[Cell]:
 
 
 def dot_run_command() -> list[str]:
-    """``dot-run`` of this Python environment (the script beside the interpreter, else the module)."""
-    script = Path(sys.executable).with_name("dot-run")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from dotcli.cli import run_main; run_main()"]
+    """``dot-run`` of this Python installation (see :func:`dotcli.console.console_command`)."""
+    return console_command("dot-run")
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

@@ -1,4 +1,4 @@
-"""Shared fixtures: small hand-made models, the author's checkpoints when ../shared has them."""
+"""Shared fixtures: small hand-made models, the author's 2-D checkpoints when they sit beside the repository."""
 
 from __future__ import annotations
 

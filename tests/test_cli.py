@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
+from dotcli.console import console_command
+
 FAST = ["trials=2", "n_samples=100", "method.steps=10", "method.k_eff_repeats=2"]
 
 
 def dot_run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "dot-run"), *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([*console_command("dot-run"), *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
@@ -62,7 +62,7 @@ def test_multirun_grid_and_table(tmp_path):
     assert len(records) == 8 and len({r.parent for r in records}) == 8
     drs = [json.loads(r.read_text()) for r in records if "_drs" in r.parent.name]
     assert all(0 < d["cost"]["acceptance_rate"] < 1 for d in drs)
-    table = subprocess.run([str(BIN / "dot-table"), "sweep", "--out", "results"], cwd=tmp_path,
+    table = subprocess.run([*console_command("dot-table"), "sweep", "--out", "results"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert table.returncode == 0, table.stderr
     md = (tmp_path / "results" / "toy.md").read_text()

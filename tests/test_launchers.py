@@ -6,21 +6,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
+from dotcli.console import console_command
 from dotcli.tables import tabulate
 
-BIN = Path(sys.executable).parent
 TINY = ["trials=1", "n_samples=50", "method.k_eff_repeats=1", "method.k_eff_pairs=20"]
 
 
 def dot_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "dot-run"), "-m", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([*console_command("dot-run"), "-m", *args], cwd=cwd, capture_output=True, text=True,
                           env=dict(os.environ), timeout=300)
 
 

@@ -46,7 +46,7 @@ def from_uint8(u: torch.Tensor) -> torch.Tensor:
 def pool2x2(u: torch.Tensor) -> torch.Tensor:
     """2x2 average pooling of uint8 images ``(n, c, h, w)``, rounded half up: ``(a+b+c+d+2) // 4``.
 
-    The DOT paper reduces STL-10's 96px images to 48px by 2x2 average pooling (PROTOCOL.md section 4);
+    The DOT paper reduces STL-10's 96px images to 48px by 2x2 average pooling (docs/protocol.md#reference-sets);
     its TF metric took the float mean directly, the uint8 Inception input here needs the rounding
     (at most 0.5/255 away).
     """
@@ -490,7 +490,7 @@ class ImageNet(ImageFolderData):
     """ImageNet (ILSVRC2012) at 128px: ``root/train`` and ``root/val`` (ImageFolder layout or flat).
 
     ImageNet cannot be downloaded automatically (licence). ``reference_set`` defaults to ``train``
-    (the DOT paper does not state its ImageNet reference set, PROTOCOL.md section 4); ``sample``
+    (the DOT paper does not state its ImageNet reference set, docs/protocol.md#reference-sets); ``sample``
     draws from ``val``. ``reference_limit`` takes a fixed random subset (e.g. 50000) to save time.
     """
 

@@ -1,4 +1,4 @@
-"""The paper's 2-D toy distributions (PROTOCOL.md section 2; Gulrajani et al.'s toy data)."""
+"""The paper's 2-D toy distributions (docs/protocol.md#toy-data; Gulrajani et al.'s toy data)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.datasets import make_swiss_roll
 
 GAUSSIAN_SCALE = 2.828  # the official code divides by this "stdev"
 GAUSSIAN_STD = 0.05
@@ -69,6 +68,8 @@ class SwissRoll(ToyDataset):
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        from sklearn.datasets import make_swiss_roll  # lazy: scikit-learn costs seconds to import
+
         data, _ = make_swiss_roll(n_samples=n, noise=self.noise, random_state=np.random.RandomState(seed))
         return torch.from_numpy(data[:, [0, 2]].astype(np.float32) / 7.5)
 

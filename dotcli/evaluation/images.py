@@ -40,7 +40,7 @@ from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
 
 QUANTISATION = "uint8 = clamp(round((x + 1) * 127.5), 0, 255), round half to even (torch.round)"
-PROTOCOL_SAMPLES = 50_000  # PROTOCOL.md section 4
+PROTOCOL_SAMPLES = 50_000  # docs/protocol.md#image-metrics
 GRID_NAME = "samples_grid.png"
 SAMPLES_NAME = "samples.npz"
 

@@ -10,7 +10,6 @@ import torch
 from dotcli.data.toy import ToyDataset
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.toy import toy_metrics
-from dotcli.plots import toy_figure
 from dotcli.samplers.base import SampleBatch
 
 
@@ -48,6 +47,8 @@ class ToyEvaluation(Evaluation):
         if self._first is None:
             return []
         name = "samples.png"
+        from dotcli.plots import toy_figure  # lazy: matplotlib is needed only for the figure
+
         toy_figure(self._first["real"], self._first["before"], self._first["after"], title, out_dir / name)
         return [name]
 

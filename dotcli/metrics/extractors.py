@@ -4,7 +4,7 @@ Every extractor takes uint8 images ``(n, 3, H, W)`` and returns :class:`Features
 FID/KID, logits for IS or ``None``). ``identity()`` says what determines the features (name, backend,
 sha256 of the weights file...); it is part of the reference-statistics cache key.
 
-Backends of ``inception-v3-compat`` (PROTOCOL.md section 4):
+Backends of ``inception-v3-compat`` (docs/protocol.md#image-metrics):
 
 * ``torch-fidelity``: ``FeatureExtractorInceptionV3`` with features ``2048`` and ``logits_unbiased``; its
   TF1-compatible bilinear resize to 299 on the uint8 values and ``(x - 128) / 128``.

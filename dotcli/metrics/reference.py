@@ -3,7 +3,7 @@
 The cache key is a hash of the dataset's ``reference_identity()`` (name, reference set, image size,
 transform, subset, a fingerprint of the files) and the extractor's ``identity()`` (name, backend, sha256
 of the weights file, layers). Unlike torch-fidelity's cache (whose names ignore the weights and the data,
-PROTOCOL.md section 4), a different weights file or dataset therefore never reuses statistics.
+docs/protocol.md#image-metrics), a different weights file or dataset therefore never reuses statistics.
 
 Files, under ``<cache>/reference_stats/``: ``<dataset>-<key>.npz`` (``mu``, ``sigma`` float64, ``n``,
 ``key``), ``<dataset>-<key>.features.npy`` (float32 pool features, only once KID asked for them) and

@@ -1,9 +1,8 @@
-"""Toy metrics (PROTOCOL.md section 2): high-quality rate, covered modes, exact W1 (EMD)."""
+"""Toy metrics (docs/protocol.md#toy-metrics): high-quality rate, covered modes, exact W1 (EMD)."""
 
 from __future__ import annotations
 
 import numpy as np
-import ot
 import torch
 
 
@@ -36,6 +35,8 @@ def covered_modes(samples: torch.Tensor, modes: torch.Tensor, std: float, n_sigm
 def emd(a: torch.Tensor, b: torch.Tensor) -> float:
     """Exact W1 between two point sets with uniform weights (POT's emd2, Euclidean ground cost)."""
     x, y = a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy()
+    import ot  # lazy: POT costs seconds to import, and only the evaluation needs it
+
     cost = ot.dist(x, y, metric="euclidean")
     wa, wb = np.full(len(x), 1.0 / len(x)), np.full(len(y), 1.0 / len(y))
     return float(ot.emd2(wa, wb, cost, numItermax=10_000_000))

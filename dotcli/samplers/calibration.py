@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 
 
 @dataclass
@@ -27,5 +26,7 @@ def fit_logistic_calibration(d_real: torch.Tensor, d_fake: torch.Tensor) -> Affi
     """
     d = torch.cat([d_real, d_fake]).detach().double().cpu().numpy().reshape(-1, 1)
     label = np.concatenate([np.ones(len(d_real)), np.zeros(len(d_fake))])
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn costs seconds to import
+
     reg = LogisticRegression(C=1e6, max_iter=1000).fit(d, label)  # (almost) unregularised
     return AffineLogit(scale=float(reg.coef_[0, 0]), shift=float(reg.intercept_[0]))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 
 from dotcli import DotcliError
@@ -83,18 +87,83 @@ def test_fid_of_sampled_gaussians_approaches_the_closed_form():
     assert fid == pytest.approx(gaussian_fid(mu1, v1, mu2, v2), rel=0.05)
 
 
-@pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning")  # inside pytorch-fid
-def test_fid_agrees_with_torch_fidelity_and_pytorch_fid():
-    from pytorch_fid.fid_score import calculate_frechet_distance
-    from torch_fidelity.metric_fid import fid_statistics_to_metric
-
+def _two_feature_sets() -> tuple[dict, dict]:
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16)) @ rng.normal(size=(16, 16)) * 0.5 + 0.3
-    s1 = {"mu": a.mean(0), "sigma": np.cov(a, rowvar=False)}
-    s2 = {"mu": b.mean(0), "sigma": np.cov(b, rowvar=False)}
+    return ({"mu": a.mean(0), "sigma": np.cov(a, rowvar=False)},
+            {"mu": b.mean(0), "sigma": np.cov(b, rowvar=False)})
+
+
+def sqrtm_takes_disp() -> bool:
+    """SciPy 1.18 removed ``sqrtm(..., disp=)``, which pytorch-fid 0.3.0's ``calculate_frechet_distance`` passes."""
+    return "disp" in inspect.signature(scipy.linalg.sqrtm).parameters
+
+
+def pytorch_fid_distance(s1: dict, s2: dict) -> float:
+    """pytorch-fid's FID; where SciPy no longer takes ``disp``, its ``sqrtm`` call is given SciPy's own
+    ``sqrtm`` minus that argument (the same square root: ``disp=False`` only returned an error estimate too)."""
+    from pytorch_fid import fid_score
+
+    if sqrtm_takes_disp():
+        return fid_score.calculate_frechet_distance(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"])
+    plain = fid_score.linalg.sqrtm
+
+    class _Linalg:  # pytorch-fid reads linalg.sqrtm at call time; its module attribute is restored below
+        def __getattr__(self, name):
+            return getattr(scipy.linalg, name)
+
+        @staticmethod
+        def sqrtm(m, disp=True):
+            root = plain(m)
+            return root if disp else (root, np.linalg.norm(root @ root - m, "fro") / np.linalg.norm(m, "fro"))
+
+    saved, fid_score.linalg = fid_score.linalg, _Linalg()
+    try:
+        return fid_score.calculate_frechet_distance(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"])
+    finally:
+        fid_score.linalg = saved
+
+
+def test_fid_agrees_with_torch_fidelity():
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
+    s1, s2 = _two_feature_sets()
     ours = fid_from_stats(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"])
     assert ours == pytest.approx(fid_statistics_to_metric(s1, s2, False)["frechet_inception_distance"], rel=1e-8)
-    assert ours == pytest.approx(calculate_frechet_distance(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"]), rel=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning")  # inside pytorch-fid
+def test_fid_agrees_with_pytorch_fid():
+    s1, s2 = _two_feature_sets()
+    ours = fid_from_stats(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"])
+    assert ours == pytest.approx(pytorch_fid_distance(s1, s2), rel=1e-8)
+
+
+def test_fid_and_the_pytorch_fid_cross_check_work_on_scipy_without_disp(monkeypatch):
+    # SciPy 1.18 (Python >= 3.12): sqrtm has no `disp` (nor `blocksize`) any more; reproduce it here
+    real = scipy.linalg.sqrtm
+
+    def sqrtm_118(A):
+        return real(A)
+
+    monkeypatch.setattr(scipy.linalg, "sqrtm", sqrtm_118)
+    assert not sqrtm_takes_disp()
+    from pytorch_fid import fid_score
+
+    s1, s2 = _two_feature_sets()
+    with pytest.raises(TypeError, match="disp"):  # what a user of pytorch-fid 0.3.0 meets on SciPy 1.18
+        fid_score.calculate_frechet_distance(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"])
+    ours = fid_from_stats(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"])  # dotcli's FID never passes disp
+    assert ours == pytest.approx(pytorch_fid_distance(s1, s2), rel=1e-8)
+
+
+def test_no_sqrtm_call_in_dotcli_passes_disp():
+    import dotcli
+
+    root = Path(dotcli.__file__).parent
+    calls = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+             for i, line in enumerate(p.read_text().splitlines(), 1) if "sqrtm(" in line and "disp" in line]
+    assert calls == []
 
 
 def test_fid_with_fewer_samples_than_dimensions_is_still_accurate():
