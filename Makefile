@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint reproduce table toy-gans data fashion-mnist fmnist-gan fmnist-classifier clean
+.PHONY: run test test-slurm lint reproduce table toy-gans data slurm fashion-mnist fmnist-gan fmnist-classifier clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,16 @@ test: $(STAMP)
 ## the tests that read them (they skip with a reason without). Needs root and apt; optional.
 data:
 	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
+
+## slurm: Debian's Slurm and munge (slurm-wlm), for scripts/slurm_local.sh (a one-node cluster on this machine)
+## and the live-cluster test. Needs root and apt; optional.
+slurm:
+	bash scripts/slurm_local.sh install
+
+## test-slurm: only the live-cluster test (tests/test_slurm.py: a toy grid on a one-node Slurm cluster it starts
+## and stops; as root, a few minutes). `make test` runs it too when DOTCLI_SLURM=1 (CI), else skips it.
+test-slurm: $(STAMP)
+	DOTCLI_SLURM=1 $(BIN)/pytest -q -m slurm
 
 lint: $(STAMP)
 	$(BIN)/ruff check dotcli tests scripts

@@ -63,7 +63,7 @@ class OutputDirCheck(Callback):
 
 def _job_hash(config: DictConfig) -> str | None:
     """The config hash the run's record will carry, or ``None`` when the config does not resolve yet."""
-    from dotcli.reproduce import job_config_hash
+    from dotcli.records import job_config_hash
 
     try:
         return job_config_hash(config)

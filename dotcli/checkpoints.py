@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import dotcli.resolvers  # noqa: F401  (a file spec's help may be ${dotcli_drive:...}: resolvable wherever specs are read)
 from dotcli import DotcliError
 from dotcli.records import current_umask
 

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
-import uuid
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
 from dotcli import DotcliError
-from dotcli.reproduce import cell_hash
 
 # Warn when at least this fraction of the output coordinates ended on the sampler's clip box. Not of the
 # samples: a 128-d latent touches the box in some coordinate after a few normal steps (~4% of coordinates).
 CLIP_WARN_FRACTION = 0.25
-# A short random id per process: run directories stay unique for runs started in the same second.
-OmegaConf.register_new_resolver("dotcli_uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
-# ${dotcli_cell:}: the config hash of the job itself: fixed, resumable run directories for grid cells.
-OmegaConf.register_new_resolver("dotcli_cell", cell_hash, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def _run_app(cfg: DictConfig) -> None:
+    from omegaconf import OmegaConf
+
     from dotcli.records import config_hash
     from dotcli.rundir import RunDirBusy, lock_run_dir, unlock_run_dir
     from dotcli.validation import check_config
@@ -42,7 +40,7 @@ def _run_app(cfg: DictConfig) -> None:
             raise
         sys.exit(2)
     except DotcliError as exc:
-        _config_error(exc, cfg, out_dir, multirun)
+        _fail(exc, cfg, out_dir, multirun)
     try:
         _run_locked(cfg, out_dir, multirun)
     finally:
@@ -50,11 +48,14 @@ def _run_app(cfg: DictConfig) -> None:
             unlock_run_dir(out_dir)  # the next job of this sweep may run in another directory
 
 
-def _config_error(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
+def _fail(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
+    """The error line on stderr, ``failed.json`` in the run directory, exit 2 (multirun: the next job)."""
+    from dotcli.preflight import clear_skip
     from dotcli.records import write_failure
 
     print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
-    write_failure(cfg, out_dir, str(exc))
+    write_failure(cfg, out_dir, str(exc) + job_logs())
+    clear_skip(out_dir)
     if multirun:
         raise exc  # Hydra records the failed job and goes on with the others
     sys.exit(2)
@@ -62,10 +63,10 @@ def _config_error(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bo
 
 def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
     from dotcli.preflight import clear_skip, skip_if_unavailable
-    from dotcli.records import write_failure
-    from dotcli.run import run  # imported here: `dot-run --help` and config errors stay fast
+    from dotcli.run import run, validate  # imported here: `dot-run --help` and config errors stay fast
 
     try:
+        validate(cfg)  # a bad config fails before the pre-flight checks (never skipped as 'missing')
         skipped = skip_if_unavailable(cfg, out_dir)  # None unless preflight.skip_unavailable=true
         if skipped is not None:  # an input this machine lacks: not a failure, the grid goes on
             print(f"dot-run: skipped: {skipped[1]}", file=sys.stderr, flush=True)
@@ -74,12 +75,7 @@ def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
         path = run(cfg, out_dir)
         clear_skip(out_dir)
     except DotcliError as exc:
-        print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
-        write_failure(cfg, out_dir, str(exc))
-        clear_skip(out_dir)
-        if multirun:
-            raise  # Hydra records the failed job and goes on with the others
-        sys.exit(2)
+        _fail(exc, cfg, out_dir, multirun)
     for warning in record_warnings(path):
         print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
     print(path, flush=True)
@@ -100,6 +96,20 @@ def record_warnings(path: Path) -> list[str]:
         out.append(f"{samples:.1%} of the samples ended on the clip boundary ({coords:.1%} of their coordinates; "
                    f"cost.clip_boundary_fraction in {path}): the step size is likely too large (method.eps)")
     return out
+
+
+def job_logs() -> str:
+    """Where this job's stdout/stderr go when a submitit launcher (``hydra/launcher=slurm``, ``submitit_local``)
+    runs it, as a note for ``failed.json``'s error and so the table's failure reason; "" otherwise."""
+    if "SUBMITIT_FOLDER" not in os.environ:
+        return ""
+    try:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        return f" ({env.cluster} job {env.job_id}; its stdout/stderr: {env.paths.stdout} / {env.paths.stderr.name})"
+    except Exception:  # not a submitit job after all: the error alone
+        return ""
 
 
 def run_main() -> None:

@@ -22,17 +22,22 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError
-from dotcli.records import FAILURE_NAME, config_hash, write_json_atomic
+from dotcli.records import FAILURE_NAME, config_hash, finished_record, write_json_atomic
 
 SKIP_NAME = "skipped.json"
 
 
 @dataclass(frozen=True)
 class Missing:
-    """One input the machine lacks: ``what`` is a short label for table cells, ``reason`` the full line."""
+    """One input the machine lacks: ``what`` is a short label for table cells, ``reason`` the full line.
+
+    A checkpoint file also carries its original ``file`` name and its model config's ``help`` (where to get it).
+    """
 
     what: str
     reason: str
+    file: str = ""
+    help: str = ""
 
 
 def _as_plain(node: Any) -> Any:
@@ -43,7 +48,7 @@ def gpu_missing(cfg: DictConfig) -> Missing | None:
     """A GPU is needed when ``trials * n_samples`` exceeds ``preflight.require_gpu_above_samples``."""
     import torch
 
-    from dotcli.run import pick_device
+    from dotcli.components import pick_device  # lazy: torch and hydra only when a check runs
 
     try:
         device = pick_device(cfg.device)
@@ -79,7 +84,9 @@ def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
         try:
             resolve_checkpoint(spec, paths)
         except DotcliError as exc:
-            out.append(Missing("checkpoint missing", str(exc)))
+            no_url = not spec.get("url") and not spec.get("package")
+            out.append(Missing("checkpoint missing", str(exc), file=str(spec["name"]),
+                               help=str(spec.get("help") or "") if no_url else ""))
     given = model.get("checkpoint")  # user checkpoints (custom, collections_sngan): one path or {G, D}
     for role, path in (given.items() if isinstance(given, Mapping) else [("", given)]):
         if path and not Path(str(path)).expanduser().is_file():
@@ -90,14 +97,14 @@ def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
 
 def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
     """Image datasets: the reference and held-out files are there (or fetched when allowed)."""
-    from dotcli.run import build
+    from dotcli.components import build
 
     data = cfg.dataset.data
     if cfg.dataset.get("kind", "toy") == "toy" or not cfg.metrics.get("evaluate", True):
         return []
     kwargs = {"download": allow_download} if "download" in data else {}
     try:
-        dataset = build(data, "dataset", **kwargs)
+        dataset = build(data, "dataset", "dataset.data", **kwargs)
         dataset.reference_identity()  # lists / fingerprints the reference files (downloads them if allowed)
         dataset.heldout()
     except DotcliError as exc:
@@ -135,15 +142,60 @@ def missing_inputs(cfg: DictConfig) -> list[Missing]:
     return found
 
 
+def _alternatives(cfg: DictConfig) -> str:
+    """What runs without the model's files: the shipped pair on the toys, a user's or a random pair on images."""
+    if cfg.dataset.get("kind", "toy") == "toy":
+        return "model=dotcli_wgangp (shipped inside dotcli)"
+    return ("model=collections_sngan model.checkpoint=/path/to/model.pt (a pytorch-gan-collections SNGAN of your "
+            "own), or model=random_dcgan32 (random weights, meaningless samples) to try the pipeline")
+
+
+def recipe(cfg: DictConfig, missing: list[Missing]) -> str:
+    """Everything this run lacks and how to get it, as one message of a few lines.
+
+    The model's files that have no direct URL are named together with where to download them (their
+    config's ``help``, one line per source), where to put them and what runs without them.
+    """
+    from dotcli.checkpoints import ENV_DIR, search_dirs
+
+    by_source: dict[str, list[str]] = {}  # help with the file name taken out -> the files it covers
+    others = []
+    for m in missing:
+        if m.file and m.help:
+            by_source.setdefault(m.help.replace(m.file, "{}"), []).append(m.file)
+        else:
+            others.append(f"  - {m.what}: {m.reason}")
+    lines = [f"dataset={cfg.dataset.name} model={cfg.model.name} cannot run: missing input(s):"]
+    if by_source:
+        looked = ", ".join(str(d) for d in search_dirs(cfg.paths))
+        for source, files in by_source.items():
+            them = "them" if len(files) > 1 else "it"
+            lines.append(f"  - checkpoint(s) {' and '.join(files)}: {source.replace('{}', them)}, then put "
+                         f"{them} (original names) in ${ENV_DIR} or paths.checkpoints=DIR (looked in {looked})")
+        lines.append(f"    without them: {_alternatives(cfg)}")
+    lines += others
+    return "\n".join(lines)
+
+
+def explain_missing(cfg: DictConfig, error: DotcliError) -> DotcliError:
+    """After ``error`` stopped a run's set-up: one error naming every missing input with its recipe
+    (:func:`recipe`), or ``error`` itself when nothing is missing (it had another cause) or when one input
+    is missing whose one-line error already says how to get it."""
+    try:
+        missing = missing_inputs(cfg)
+    except Exception:  # the checks themselves fail on this config: the original error says why
+        return error
+    if not missing or (len(missing) == 1 and not missing[0].help):
+        return error  # nothing missing, or one input whose own line says all: stays one line
+    return DotcliError(recipe(cfg, missing))
+
+
 def skip_if_unavailable(cfg: DictConfig, out_dir: Path) -> tuple[Path, str] | None:
     """With ``preflight.skip_unavailable``: write ``skipped.json`` and return (its path, the reason) when
     an input is missing. A finished record with the same config is never skipped (it is kept as it is)."""
-    from dotcli.run import finished_record, validate
-
     pre = cfg.get("preflight")
     if not pre or not pre.get("skip_unavailable"):
         return None
-    validate(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = config_hash(resolved)
     if finished_record(out_dir, chash) is not None:

@@ -33,24 +33,10 @@ from typing import Any
 from dotcli import DotcliError
 from dotcli.console import console_command
 from dotcli.preflight import SKIP_NAME
-from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash
+from dotcli.records import FAILURE_NAME, RECORD_NAME, job_config_hash
 
 # short name -> experiment config (configs/experiment/<config>.yaml), in the order they run
 EXPERIMENTS = {"toy": "toy_table", "cifar10": "cifar10_table", "stl10": "stl10_table", "imagenet": "imagenet_table"}
-
-
-def job_config_hash(root: Any) -> str:
-    """``config_hash`` of a composed job config, ignoring its ``hydra`` node: equals the record's ``config_hash``."""
-    from omegaconf import OmegaConf
-
-    semantic = {k: OmegaConf.to_container(root[k], resolve=True) if OmegaConf.is_config(root[k]) else root[k]
-                for k in root if k != "hydra"}
-    return config_hash(semantic)
-
-
-def cell_hash(*, _root_: Any) -> str:
-    """The ``${dotcli_cell:}`` resolver: the first 8 hex digits of the job's config hash."""
-    return job_config_hash(_root_)[:8]
 
 
 @dataclass
@@ -102,7 +88,7 @@ def plan(experiment: str, overrides: Sequence[str] = (), sweep_dir: str | Path |
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    import dotcli.cli  # noqa: F401  (registers the dotcli_* resolvers the run directories use)
+    import dotcli.resolvers  # noqa: F401  (registers the dotcli_* resolvers the run directories use)
 
     hydra_overrides, task_overrides = _split(overrides)
     hydra_overrides += [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir is not None else []
@@ -243,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a hydra/launcher option: joblib (local processes), submitit_local, slurm")
     ap.add_argument("--plan", action="store_true", help="list every cell, its directory and state; run nothing")
     ap.add_argument("--tables-only", action="store_true", help="only rewrite the tables from the finished cells")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may come before and after the options
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:

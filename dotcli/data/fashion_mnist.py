@@ -108,7 +108,7 @@ class FashionMnist(ImageData):
     REFERENCE_SETS = {"train": ("train",), "train+test": ("train", "test")}
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "train",
-                 reference_limit: int | None = None, debian_dir: str | None = DEBIAN_DIR, **_: Any) -> None:
+                 reference_limit: int | None = None, debian_dir: str | None = DEBIAN_DIR) -> None:
         super().__init__(root, download, reference_set, "test", reference_limit)
         self.debian_dir = Path(debian_dir) if debian_dir else None
         self._images: dict[str, np.ndarray] = {}

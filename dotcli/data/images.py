@@ -324,7 +324,7 @@ class Cifar10(ImageData):
     REFERENCE_SETS = {"train+test": train_files + test_files, "train": train_files}
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "train+test",
-                 reference_limit: int | None = None, **_: Any) -> None:
+                 reference_limit: int | None = None) -> None:
         super().__init__(root, download, reference_set, "test", reference_limit)
         self._arrays: dict[str, np.ndarray] = {}
 
@@ -395,7 +395,7 @@ class Stl10(ImageData):
     HELDOUT = "test_X.bin"
 
     def __init__(self, root: str | os.PathLike, download: bool = False, reference_set: str = "unlabeled",
-                 reference_limit: int | None = None, **_: Any) -> None:
+                 reference_limit: int | None = None) -> None:
         super().__init__(root, download, reference_set, "test", reference_limit)
 
     @property
@@ -445,7 +445,7 @@ class ImageFolderData(ImageData):
 
     def __init__(self, root: str | os.PathLike, image_size: int, reference_set: str = ".",
                  heldout_split: str | None = None, reference_limit: int | None = None, num_workers: int = 0,
-                 name: str | None = None, download: bool = False, **_: Any) -> None:
+                 name: str | None = None, download: bool = False) -> None:
         super().__init__(root, False, reference_set, heldout_split or reference_set, reference_limit)
         if name:
             self.name = name
@@ -496,7 +496,7 @@ class ImageNet(ImageFolderData):
 
     def __init__(self, root: str | os.PathLike, image_size: int = 128, reference_set: str = "train",
                  heldout_split: str | None = "val", reference_limit: int | None = None, num_workers: int = 4,
-                 download: bool = False, **_: Any) -> None:
+                 download: bool = False) -> None:
         super().__init__(root, image_size, reference_set, heldout_split, reference_limit, num_workers,
                          name="imagenet", download=download)
 

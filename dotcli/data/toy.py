@@ -40,7 +40,7 @@ class Gaussians25(ToyDataset):
 
     name = "gaussians25"
 
-    def __init__(self, balanced_modes: bool = True, **_: Any) -> None:
+    def __init__(self, balanced_modes: bool = True) -> None:
         self.balanced_modes = balanced_modes
         self.modes = gaussian_means()
         self.mode_std = GAUSSIAN_STD / GAUSSIAN_SCALE
@@ -63,7 +63,7 @@ class SwissRoll(ToyDataset):
 
     name = "swissroll"
 
-    def __init__(self, noise: float = 0.25, **_: Any) -> None:
+    def __init__(self, noise: float = 0.25) -> None:
         self.noise = noise
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:

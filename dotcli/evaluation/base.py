@@ -15,7 +15,9 @@ class Evaluation(ABC):
     """Consumes the batches of one trial and returns its metrics.
 
     ``finish_trial`` returns ``{"metrics": {name: value}, "by_step": {step: {name: value}}}``;
-    ``by_step`` is empty unless the sampler recorded intermediate steps.
+    ``by_step`` is empty unless the sampler recorded intermediate steps. The runner builds it as
+    ``cls(dataset=..., metrics=<the metrics config>, device=..., **<dataset.evaluation keys>)``: a
+    constructor takes exactly those (no ``**kwargs``), so a mistyped key in a config is an error.
     """
 
     @abstractmethod

@@ -79,8 +79,7 @@ class ImageEvaluation(Evaluation):
 
     def __init__(self, dataset: Any, metrics: Mapping[str, Any] | None = None, device: torch.device | str = "cpu",
                  cache_dir: str | os.PathLike = "~/.cache/dotcli", save_samples: bool = False,
-                 allow_download: bool = True, expected_samples: int | None = None, grid_size: int = 64,
-                 **_: Any) -> None:
+                 allow_download: bool = True, expected_samples: int | None = None, grid_size: int = 64) -> None:
         m = dict(metrics or {})
         self.dataset = dataset
         self.evaluate = bool(m.get("evaluate", True))

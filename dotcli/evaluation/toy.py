@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,14 @@ from dotcli.samplers.base import SampleBatch
 
 
 class ToyEvaluation(Evaluation):
-    """Collects a trial's samples (small in 2-D) and scores them against ``n`` fresh data points."""
+    """Collects a trial's samples (small in 2-D) and scores them against ``n`` fresh data points.
 
-    def __init__(self, dataset: ToyDataset, **_: Any) -> None:
+    ``metrics`` and ``device`` are part of every evaluation's constructor (the runner passes them); the toy
+    metrics have no options and run on the CPU, so both are unused here.
+    """
+
+    def __init__(self, dataset: ToyDataset, metrics: Mapping[str, Any] | None = None,
+                 device: torch.device | str = "cpu") -> None:
         self.dataset = dataset
         self._first: dict[str, torch.Tensor] | None = None
 

@@ -43,6 +43,8 @@ from torch import nn
 
 from dotcli import DotcliError
 from dotcli.checkpoints import sha256_of
+from dotcli.metrics.inception_net import fid_inception_v3_unloaded as _fid_inception_v3_unloaded
+from dotcli.metrics.inception_net import fidelity_inception
 
 INCEPTION = "inception-v3-compat"
 BACKENDS = ("torch-fidelity", "pytorch-fid")
@@ -151,23 +153,6 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _fid_inception_v3_unloaded() -> nn.Module:
-    """pytorch-fid's ``fid_inception_v3()`` without its hard-wired download (same blocks, no weights yet)."""
-    from pytorch_fid import inception as pfi
-
-    net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
-    net.Mixed_5b = pfi.FIDInceptionA(192, pool_features=32)
-    net.Mixed_5c = pfi.FIDInceptionA(256, pool_features=64)
-    net.Mixed_5d = pfi.FIDInceptionA(288, pool_features=64)
-    net.Mixed_6b = pfi.FIDInceptionC(768, channels_7x7=128)
-    net.Mixed_6c = pfi.FIDInceptionC(768, channels_7x7=160)
-    net.Mixed_6d = pfi.FIDInceptionC(768, channels_7x7=160)
-    net.Mixed_6e = pfi.FIDInceptionC(768, channels_7x7=192)
-    net.Mixed_7b = pfi.FIDInceptionE_1(1280)
-    net.Mixed_7c = pfi.FIDInceptionE_2(2048)
-    return net
-
-
 def pytorch_fid_state_dict(fidelity_state: dict[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
     """Map torch-fidelity's Inception state dict onto pytorch-fid's network.
 
@@ -265,8 +250,6 @@ def _make_inception(*, device: torch.device, fid_backend: str = "torch-fidelity"
     from torch_fidelity.utils import create_feature_extractor
 
     if not has_classifier(path):  # pool3-only file (dot-weights inception): FID/KID, no IS
-        from dotcli.weights import fidelity_inception
-
         identity = {"name": INCEPTION, "backend": "torch-fidelity", "torch_fidelity": _version("torch-fidelity"),
                     "weights_file": path.name, "weights_sha256": digest, "pool": "2048", "logits": None}
         try:
