@@ -8,8 +8,7 @@ Two entry points:
   source (``ast``) without importing it.
 * :func:`check_run` (called once at the top of :func:`dotcli.run.run`) repeats those checks, builds
   the sampler once (its constructor checks ranges: ``eps >= 0``, ``space`` in target|latent...),
-  checks the model keys whose wrong values would otherwise raise deep inside a loader, and names
-  every missing input (checkpoints, dataset files, Inception weights) in one message.
+  checks the model keys whose wrong values would otherwise raise deep inside a loader.
 """
 
 from __future__ import annotations
@@ -230,21 +229,12 @@ def check_config(cfg: DictConfig) -> list[str]:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """:func:`check_config`, the sampler's own constructor checks, and every missing input in one line."""
-    from dotcli.run import build
+    """:func:`check_config` and the sampler's own constructor checks (missing inputs: the run's
+    :func:`dotcli.preflight.explain_missing` names them all in one message)."""
+    from dotcli.components import build
+    from dotcli.run import RUNNER_METHOD_KEYS
 
     check_config(cfg)
     check_sigma_source(cfg)
-    method = {k: v for k, v in _plain(cfg.method).items() if k != "name"}
-    build(method, "method")  # constructors check ranges; building one is cheap and loads nothing
-    pre = cfg.get("preflight") or {}
-    if pre.get("skip_unavailable"):
-        return  # dot-run checked the inputs already (and skipped the cell if one was missing)
-    from dotcli.preflight import missing_inputs
-
-    missing = missing_inputs(cfg)
-    if len(missing) == 1:
-        raise DotcliError(missing[0].reason)
-    if missing:
-        raise DotcliError(f"{len(missing)} inputs are missing: " +
-                          "; ".join(f"({i}) {m.reason}" for i, m in enumerate(missing, 1)))
+    method = {k: v for k, v in _plain(cfg.method).items() if k not in RUNNER_METHOD_KEYS}
+    build(method, "method", "method")  # constructors check ranges; building one is cheap and loads nothing
