@@ -18,6 +18,7 @@ from typing import Any
 
 import dotcli.resolvers  # noqa: F401  (a file spec's help may be ${dotcli_drive:...}: resolvable wherever specs are read)
 from dotcli import DotcliError
+from dotcli.records import current_umask
 
 ENV_DIR = "DOTCLI_CHECKPOINTS"
 
@@ -78,6 +79,10 @@ def resolve_checkpoint(spec: Any, paths: Any) -> Path:
         raise DotcliError(f"checkpoint {name} not found (looked in {looked}); "
                           f"{_get(spec, 'help', 'download it')} and put it in one of those directories "
                           f"or set paths.checkpoints / ${ENV_DIR}")
+    if not _get(spec, "sha256") and not _get(spec, "allow_unverified", False):
+        raise DotcliError(f"checkpoint {name} has a url ({url}) but no sha256 in its model config: dotcli does not "
+                          "download and use a file it cannot verify; add its sha256 to the file entry (or, for "
+                          "a source you trust, allow_unverified: true), or put the file in one of: " + looked)
     if not _get(paths, "allow_download", True):
         raise DotcliError(f"checkpoint {name} not found (looked in {looked}) and downloads are off "
                           f"(paths.allow_download=false); fetch {url} into one of those directories")
@@ -89,6 +94,7 @@ def download(url: str, dest: Path, sha256: str | None) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # like any other file, not mkstemp's 0600
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             shutil.copyfileobj(resp, out)
         _check_hash(Path(tmp), sha256)

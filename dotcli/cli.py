@@ -14,14 +14,57 @@ from omegaconf import DictConfig
 import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
 from dotcli import DotcliError
 
+# Warn when at least this fraction of the output coordinates ended on the sampler's clip box. Not of the
+# samples: a 128-d latent touches the box in some coordinate after a few normal steps (~4% of coordinates).
+CLIP_WARN_FRACTION = 0.25
+
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def _run_app(cfg: DictConfig) -> None:
-    from dotcli.preflight import clear_skip, skip_if_unavailable
-    from dotcli.run import run, validate, write_failure  # imported here: `dot-run --help` stays fast
+    from omegaconf import OmegaConf
+
+    from dotcli.records import config_hash
+    from dotcli.rundir import RunDirBusy, lock_run_dir, unlock_run_dir
+    from dotcli.validation import check_config
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        for warning in check_config(cfg):  # before the imports below (torch): a typo costs no model load
+            print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
+        lock_run_dir(out_dir, config_hash(OmegaConf.to_container(cfg, resolve=True)))  # held for the run
+    except RunDirBusy as exc:  # another process's directory: write nothing into it
+        print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
+        if multirun:
+            raise
+        sys.exit(2)
+    except DotcliError as exc:
+        _fail(exc, cfg, out_dir, multirun)
+    try:
+        _run_locked(cfg, out_dir, multirun)
+    finally:
+        if multirun:
+            unlock_run_dir(out_dir)  # the next job of this sweep may run in another directory
+
+
+def _fail(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
+    """The error line on stderr, ``failed.json`` in the run directory, exit 2 (multirun: the next job)."""
+    from dotcli.preflight import clear_skip
+    from dotcli.records import write_failure
+
+    print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
+    write_failure(cfg, out_dir, str(exc) + job_logs())
+    clear_skip(out_dir)
+    if multirun:
+        raise exc  # Hydra records the failed job and goes on with the others
+    sys.exit(2)
+
+
+def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
+    from dotcli.preflight import clear_skip, skip_if_unavailable
+    from dotcli.run import run, validate  # imported here: `dot-run --help` and config errors stay fast
+
     try:
         validate(cfg)  # a bad config fails before the pre-flight checks (never skipped as 'missing')
         skipped = skip_if_unavailable(cfg, out_dir)  # None unless preflight.skip_unavailable=true
@@ -32,13 +75,27 @@ def _run_app(cfg: DictConfig) -> None:
         path = run(cfg, out_dir)
         clear_skip(out_dir)
     except DotcliError as exc:
-        print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
-        write_failure(cfg, out_dir, str(exc) + job_logs())
-        clear_skip(out_dir)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job and goes on with the others
-        sys.exit(2)
+        _fail(exc, cfg, out_dir, multirun)
+    for warning in record_warnings(path):
+        print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
     print(path, flush=True)
+
+
+def record_warnings(path: Path) -> list[str]:
+    """What a finished record says the user should know: samples stuck on the clip boundary."""
+    import json
+
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    cost = rec.get("cost") or {}
+    samples, coords = cost.get("clip_boundary_fraction"), cost.get("clip_coordinate_fraction")
+    if isinstance(coords, int | float) and coords >= CLIP_WARN_FRACTION:
+        out.append(f"{samples:.1%} of the samples ended on the clip boundary ({coords:.1%} of their coordinates; "
+                   f"cost.clip_boundary_fraction in {path}): the step size is likely too large (method.eps)")
+    return out
 
 
 def job_logs() -> str:

@@ -143,6 +143,20 @@ def job_config_hash(root: Any) -> str:
     return config_hash(semantic)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status``; else set and restore)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     """Write through ``write(file)`` into a temporary file next to ``path``, fsync, rename over ``path``.
 
@@ -152,6 +166,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: give it the mode open() would
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -205,3 +220,22 @@ def load_records(paths: Iterable[str | Path], name: str = RECORD_NAME) -> list[d
         rec["_path"] = str(path)
         records.append(rec)
     return records
+
+
+def write_failure(cfg: Any, out_dir: str | Path, error: str) -> Path | None:
+    """Leave ``failed.json`` (error + config) so tables can show why a cell is missing.
+
+    Here, not in :mod:`dotcli.run`: ``dot-run`` writes it for a config error before importing torch.
+    """
+    from datetime import datetime, timezone
+
+    from omegaconf import OmegaConf
+
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        return write_json_atomic(Path(out_dir) / FAILURE_NAME, {
+            "dataset": cfg.dataset.name, "model": cfg.model.name, "method": cfg.method.name,
+            "error": error, "config": resolved, "config_hash": config_hash(resolved),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "schema_version": SCHEMA_VERSION})
+    except Exception:  # the directory itself may be the problem; the error line is printed anyway
+        return None

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dotcli import DotcliError
 from dotcli.console import console_command
@@ -159,11 +163,63 @@ def dot_run_command() -> list[str]:
     return console_command("dot-run")
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _tie_to_parent(parent: int) -> Callable[[], None]:
+    """``preexec_fn`` for a child that must not outlive this process: its own process group (so signals
+    reach its whole tree, and a terminal's Ctrl-C reaches it only through us) and, on Linux, SIGTERM
+    from the kernel the moment the parent dies, even by SIGKILL (``prctl(PR_SET_PDEATHSIG)``)."""
+
+    def setup() -> None:
+        os.setpgrp()
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+
+    return setup
+
+
+def run_child(cmd: list[str]) -> int:
+    """Run ``cmd`` tied to this process (:func:`_tie_to_parent`), forwarding SIGINT and SIGTERM to its
+    process group; after a forwarded signal this process exits too (128 + signal), once the child has."""
+    proc = subprocess.Popen(cmd, preexec_fn=_tie_to_parent(os.getpid()))
+    received: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        while True:
+            try:
+                code = proc.wait()
+                break
+            except KeyboardInterrupt:  # a SIGINT that arrived before the handler was set
+                forward(signal.SIGINT, None)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if received:
+        print(f"dot-reproduce: stopped by signal {received[0]}; rerun to continue where it stopped",
+              file=sys.stderr, flush=True)
+        sys.exit(128 + received[0])
+    return code
+
+
 def run_grid(experiment: str, overrides: Sequence[str], sweep_dir: Path) -> int:
     """One ``dot-run -m experiment=<experiment>`` over the whole grid; its exit status (non-zero: a cell failed)."""
     cmd = [*dot_run_command(), "-m", f"experiment={experiment}", f"hydra.sweep.dir={sweep_dir}", *overrides]
     print("dot-reproduce: " + " ".join(cmd[-(len(overrides) + 3):]), flush=True)
-    return subprocess.run(cmd).returncode
+    return run_child(cmd)
 
 
 def keep_records(name: str, cells: list[Cell], out: Path) -> Path:

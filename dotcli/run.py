@@ -39,9 +39,11 @@ from dotcli.records import (
     Record,
     config_hash,
     finished_record,
+    write_failure,  # noqa: F401  (dotcli.run.write_failure: where callers found it before)
     write_json_atomic,
 )
 from dotcli.samplers.base import Sampler, SetupContext
+from dotcli.validation import check_run
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +236,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
     if done is not None:  # a finished run is never recomputed (resumable sweeps)
         log.info("finished record of this config already there: %s", done)
         return done
+    check_run(cfg)  # every config-only check (and the sampler's own), before anything is loaded
     check_writable(out_dir)
     try:
         job = setup(cfg)
@@ -250,15 +253,3 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
     (out_dir / FAILURE_NAME).unlink(missing_ok=True)
     log.info("record: %s", path)
     return path
-
-
-def write_failure(cfg: DictConfig, out_dir: Path, error: str) -> Path | None:
-    """Leave ``failed.json`` (error + config) so tables can show why a cell is missing."""
-    try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        return write_json_atomic(out_dir / FAILURE_NAME, {
-            "dataset": cfg.dataset.name, "model": cfg.model.name, "method": cfg.method.name,
-            "error": error, "config": resolved, "config_hash": config_hash(resolved),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "schema_version": SCHEMA_VERSION})
-    except Exception:  # the directory itself may be the problem; the error line is printed anyway
-        return None

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
 from dotcli import DotcliError
-from dotcli.records import SCHEMA_VERSION, Cost, Record, load_records, read_record, write_json_atomic
+from dotcli.records import (
+    SCHEMA_VERSION,
+    Cost,
+    Record,
+    current_umask,
+    load_records,
+    read_record,
+    write_json_atomic,
+)
 
 # the keys of a record before schema_version existed (version 0): tables read them by these names
 V0_KEYS = ["dataset", "model", "method", "method_info", "params", "metrics", "metrics_by_step", "cost",
@@ -53,3 +63,18 @@ def test_a_record_of_an_unknown_version_is_refused_in_one_line(tmp_path, version
     assert str(path) in str(err.value) and "schema_version" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(DotcliError):
         read_record(path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_write_json_atomic_follows_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        path = write_json_atomic(tmp_path / "r.json", {"a": 1})
+        plain = tmp_path / "plain"
+        plain.write_text("x")  # what open() gives under this umask
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
+    assert path.read_text() == '{\n  "a": 1\n}\n' and [p.name for p in tmp_path.iterdir()] != []
+    assert not list(tmp_path.glob("*.tmp"))

@@ -80,6 +80,40 @@ def _fingerprint(files: Sequence[Path], base: Path) -> str:
     return h.hexdigest()
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """A data pickle names a global that its format never holds."""
+
+
+def _numpy_multiarray(name: str) -> Any:
+    """``_reconstruct`` / ``scalar`` (how pickled arrays and numpy scalars are rebuilt), numpy 2 or 1."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module("numpy._core.multiarray"), name)
+    except ImportError:  # numpy 1.x
+        return getattr(importlib.import_module("numpy.core.multiarray"), name)
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR batch holds and nothing else: dicts, lists, strings, bytes and ints are
+    built in; the only globals allowed are the ones a pickled numpy array or scalar references (numpy 1's
+    and numpy 2's names) and ``_codecs.encode`` (how Python 3 pickles bytes in protocol 2)."""
+
+    ALLOWED = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")}
+    ALLOWED |= {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise RefusedPickle(f"it would unpickle {module}.{name}")
+        if name in ("_reconstruct", "scalar"):
+            return _numpy_multiarray(name)
+        if module == "numpy":
+            return getattr(np, name)
+        import codecs
+
+        return codecs.encode
+
+
 # ---------------------------------------------------------------- sources: indexable uint8 image sets
 
 
@@ -319,9 +353,13 @@ class Cifar10(ImageData):
             path = self.data_dir / file
             try:
                 with open(path, "rb") as f:
-                    entry = pickle.load(f, encoding="latin1")  # the CIFAR on-disk format (torchvision reads it so)
+                    entry = CifarUnpickler(f, encoding="latin1").load()  # the CIFAR on-disk format, code refused
                 data = np.asarray(entry["data"], dtype=np.uint8)
-            except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as exc:
+            except RefusedPickle as exc:
+                raise DotcliError(f"{self.name}: {path} is refused: {exc}; a CIFAR-10 batch holds only a dict of "
+                                  "lists, strings and one uint8 array (a crafted file can run code when unpickled): "
+                                  "delete it and download the dataset again") from None
+            except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError, TypeError) as exc:
                 raise DotcliError(f"{self.name}: cannot read {path} ({exc}); the file is corrupted: "
                                   "delete it and download again") from exc
             self._arrays[file] = data.reshape(-1, 3, self.image_size, self.image_size)

@@ -79,8 +79,10 @@ def packaged_weights() -> Path:
 def load_classifier(path: str | Path | None = None) -> tuple[FmnistNet, dict[str, Any]]:
     """The network (eval mode) and its recipe from ``path`` (default: the shipped file)."""
     path = Path(path) if path else packaged_weights()
+    from dotcli.models.loading import load_torch_weights
+
+    blob = load_torch_weights(path, "the Fashion-MNIST classifier")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
         net = FmnistNet(width=int(blob["recipe"]["width"]))
         net.load_state_dict(blob["state"])
     except Exception as exc:

@@ -150,10 +150,9 @@ def resolve_inception_weights(path: str | os.PathLike | None, allow_download: bo
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DotcliError(f"cannot read the Inception weights file {path} ({exc})") from exc
+    from dotcli.models.loading import load_torch_weights
+
+    state = load_torch_weights(path, "the Inception weights file")
     if not isinstance(state, dict):
         raise DotcliError(f"{path} holds a {type(state).__name__}, not a state dict of Inception weights")
     return state

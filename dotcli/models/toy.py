@@ -11,7 +11,7 @@ from torch import nn
 
 from dotcli import DotcliError
 from dotcli.checkpoints import resolve_checkpoint
-from dotcli.models.loading import load_state_dict_checked, read_chainer_npz
+from dotcli.models.loading import load_state_dict_checked, load_torch_weights, read_chainer_npz
 from dotcli.models.pair import ModelPair
 
 LEAK = 0.2  # Chainer's leaky_relu default slope
@@ -91,11 +91,7 @@ def load_torch_toy_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
 
 def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load`` on CPU with weights only, turning failures into one clear line."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DotcliError(f"cannot read torch checkpoint {path}: {first_line}") from exc
+    blob = load_torch_weights(path)
     if not isinstance(blob, dict):
         raise DotcliError(f"checkpoint {path} holds a {type(blob).__name__}, expected a dict")
     return blob

@@ -9,7 +9,7 @@ import torch
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
 from dotcli.samplers.base import MethodInfo, SampleBatch, Sampler, SetupContext
-from dotcli.samplers.gradient import ANCHORS, transport
+from dotcli.samplers.gradient import ANCHORS, ClipCount, transport
 from dotcli.samplers.keff import (
     estimate_k_eff,
     estimate_k_eff_local,
@@ -82,6 +82,7 @@ class DOTSampler(Sampler):
         self.normal_prior_grad, self.clip_target = normal_prior_grad, clip_target
         self.record_steps = tuple(range(0, steps + 1, record_every)) if record_every else ()
         self.k: float | torch.Tensor = 1.0
+        self.clip_count = ClipCount()  # over all trials: the record says how many samples the clip box holds
 
     def setup(self, pair: ModelPair, ctx: SetupContext) -> dict[str, Any]:
         if self.k_eff_cfg == "local":
@@ -121,7 +122,8 @@ class DOTSampler(Sampler):
         end, recorded = transport(
             pair, start, space=self.space, steps=self.steps, eps=self.eps, optimizer=self.optimizer,
             k_eff=k, transport_weight=self.transport_weight, y=y, clip=clip,
-            normal_prior_grad=self.normal_prior_grad, record_steps=self.record_steps, anchor=self.anchor)
+            normal_prior_grad=self.normal_prior_grad, record_steps=self.record_steps, anchor=self.anchor,
+            clip_count=self.clip_count)
         if self.space == "latent":
             with torch.no_grad():
                 x = pair.generate(end, y)
@@ -129,3 +131,6 @@ class DOTSampler(Sampler):
         else:
             x, steps = end, recorded
         return SampleBatch(x=x, x_init=x_init, y=y, steps=steps)
+
+    def stats(self) -> dict[str, Any]:
+        return self.clip_count.stats()

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from dotcli import DotcliError
@@ -31,6 +33,33 @@ ANCHORS = ("fixed", "released")
 
 class RefinementDiverged(DotcliError):
     """The refinement produced a non-finite loss or gradient."""
+
+
+@dataclass
+class ClipCount:
+    """How many refined points ended on the clip box's boundary (a coordinate at a bound), of how many.
+
+    A large fraction means the steps overshoot (``eps`` too large): the points pile up on the box.
+    """
+
+    points: int = 0
+    on_boundary: int = 0
+    coordinates: int = 0
+    coordinates_on_boundary: int = 0
+
+    def add(self, v: torch.Tensor, clip: tuple[float, float]) -> None:
+        on = ((v <= clip[0]) | (v >= clip[1])).flatten(1)
+        self.points += on.shape[0]
+        self.on_boundary += int(on.any(dim=1).sum())
+        self.coordinates += on.numel()
+        self.coordinates_on_boundary += int(on.sum())
+
+    def stats(self) -> dict[str, float]:
+        """``clip_boundary_fraction`` (points) and ``clip_coordinate_fraction``; empty when nothing was clipped."""
+        if not self.points:
+            return {}
+        return {"clip_boundary_fraction": self.on_boundary / self.points,
+                "clip_coordinate_fraction": self.coordinates_on_boundary / self.coordinates}
 
 
 def _normal_prior_correction(grad: torch.Tensor, z: torch.Tensor, mode: str) -> torch.Tensor:
@@ -59,7 +88,8 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
               optimizer: str, k_eff: float | torch.Tensor, transport_weight: float,
               y: torch.Tensor | None = None, clip: tuple[float, float] | None = None,
               normal_prior_grad: str = "tanaka", record_steps: tuple[int, ...] = (),
-              anchor: str = "fixed") -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+              anchor: str = "fixed", clip_count: ClipCount | None = None,
+              ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Run ``steps`` updates from ``start`` (latents or samples) and return the final point.
 
     Args:
@@ -69,6 +99,7 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
         record_steps: step counts whose iterate is returned too, ``{step: point}`` (0 = start).
         anchor: ``fixed`` (paper) or ``released`` (the released code's aliased anchor; see the module
             docstring). ``released`` only exists in latent space (the 2-D target-space demo copies its anchor).
+        clip_count: with ``clip``, counts the final points that sit on the box's boundary.
 
     Raises:
         RefinementDiverged: at the first step whose loss or gradient is not finite.
@@ -107,6 +138,8 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
                 v.clamp_(*clip)
         if step in record_steps:
             recorded[step] = v.detach().clone()
+    if clip is not None and clip_count is not None and steps > 0:
+        clip_count.add(v.detach(), clip)
     return v.detach(), recorded
 
 

@@ -160,3 +160,37 @@ def test_unknown_reference_set_is_named(tmp_path, cls_path):
     cls = getattr(importlib.import_module(module), name)
     with pytest.raises(DotcliError, match=r"reference_set='nosuch' is not one of"):
         cls(tmp_path, reference_set="nosuch")
+
+
+def test_cifar10_batch_that_would_run_code_is_refused(tmp_path):
+    """A crafted data_batch_1 (a pickle calling os.system) is refused by the CIFAR unpickler; nothing runs."""
+    import os
+    import pickle
+
+    write_fake_cifar10(tmp_path, per_file=4)
+    marker = tmp_path / "MARKER"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    crafted = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    crafted.write_bytes(pickle.dumps({"data": RunsCode(), "labels": [0]}, protocol=2))
+    with pytest.raises(DotcliError) as err:
+        Cifar10(tmp_path, reference_set="train").reference()
+    assert f"{crafted} is refused: it would unpickle {os.system.__module__}.system" in str(err.value)
+    assert not marker.exists()
+
+
+def test_cifar10_python2_style_batch_loads(tmp_path):
+    """The real files: Python-2 pickles (protocol 2, byte strings, numpy 1's global names)."""
+    import io
+    import pickle
+
+    from dotcli.data.images import CifarUnpickler
+
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    blob = pickle.dumps({b"batch_label": b"x", b"labels": [1, 2], b"data": data, b"filenames": [b"a", b"b"]},
+                        protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    entry = CifarUnpickler(io.BytesIO(blob), encoding="latin1").load()
+    assert np.array_equal(entry[b"data"], data) and entry[b"labels"] == [1, 2]

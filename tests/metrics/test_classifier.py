@@ -80,7 +80,7 @@ def test_fid_of_classifier_features_is_zero_for_the_same_images_and_positive_oth
 
 def test_bad_classifier_file_fails_with_one_line(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DotcliError, match="cannot load the Fashion-MNIST classifier"):
+    with pytest.raises(DotcliError, match="cannot read the Fashion-MNIST classifier .*: not a torch checkpoint"):
         clf.ClassifierExtractor(tmp_path / "bad.pt")
 
 

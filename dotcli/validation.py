@@ -1,0 +1,240 @@
+"""Checks made from the config alone, before any dataset, model or weights file is loaded.
+
+Two entry points:
+
+* :func:`check_config` imports neither torch nor a sampler: ``dot-run`` calls it before the heavy
+  imports, so a typo (``seed=abc``, ``method.eps=abc``) costs the Hydra start-up, not a model load.
+  The types of the method's keys come from the sampler constructor's type hints, read from its
+  source (``ast``) without importing it.
+* :func:`check_run` (called once at the top of :func:`dotcli.run.run`) repeats those checks, builds
+  the sampler once (its constructor checks ranges: ``eps >= 0``, ``space`` in target|latent...),
+  checks the model keys whose wrong values would otherwise raise deep inside a loader.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dotcli import DotcliError
+
+# Model keys that a loader hands to code raising a bare ValueError: their allowed values.
+PRIORS = ("uniform", "normal")
+D_OUTPUTS = ("critic", "logit")
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------- top-level keys
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """``seed``, ``trials``, ``n_samples``, ``batch_size``: integers in range."""
+    seed = cfg.get("seed")
+    if not (_is_int(seed) and 0 <= seed < 2**63):
+        raise DotcliError(f"seed={seed!r} is not valid; expected an integer >= 0")
+    for key, low in (("n_samples", 2), ("trials", 1), ("batch_size", 1)):
+        value = cfg.get(key)
+        if not (_is_int(value) and value >= low):
+            raise DotcliError(f"{key}={value!r} is not valid; expected an integer >= {low}")
+
+
+# ---------------------------------------------------------------- method keys, typed by the constructor
+
+
+def _module_source(module: str) -> Path | None:
+    """The ``.py`` file of a dotted module, found by walking its top package's directories: no package
+    ``__init__`` below the top one runs (``dotcli.samplers`` imports torch)."""
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if not rest:
+        return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    for base in spec.submodule_search_locations or []:
+        path = Path(base, *rest[:-1])
+        for candidate in (path / f"{rest[-1]}.py", path / rest[-1] / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _class_node(module: str, name: str, depth: int = 0) -> tuple[ast.ClassDef, str] | None:
+    """The ``ClassDef`` of ``module.name`` and the module it lives in, found without importing anything."""
+    source = _module_source(module)
+    if source is None or depth > 5:
+        return None
+    try:
+        tree = ast.parse(source.read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node, module
+    for node in tree.body:  # re-exported from another module
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    return _class_node(node.module, alias.name, depth + 1)
+    return None
+
+
+def _init_annotations(module: str, name: str, depth: int = 0) -> dict[str, str] | None:
+    """``{parameter: annotation source}`` of ``module.name.__init__``, following base classes; ``None``
+    when the source cannot be read (a compiled or dynamic class: its constructor still checks)."""
+    found = _class_node(module, name)
+    if found is None or depth > 5:
+        return None
+    cls, where = found
+    for item in cls.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            args = item.args.args[1:] + item.args.kwonlyargs
+            hints = {a.arg: ast.unparse(a.annotation) if a.annotation is not None else "" for a in args}
+            if item.args.kwarg is not None:
+                hints["**"] = ""  # takes any keyword: unknown keys are the constructor's business
+            return hints
+    for base in cls.bases:  # no __init__ of its own: the first base that has one
+        if isinstance(base, ast.Name) and base.id not in ("ABC", "object"):  # those take no arguments
+            base_module = where
+            tree = ast.parse(_module_source(where).read_text())
+            for node in tree.body:
+                if isinstance(node, ast.ImportFrom) and node.module and any(
+                        (a.asname or a.name) == base.id for a in node.names):
+                    base_module = node.module
+            hints = _init_annotations(base_module, base.id, depth + 1)
+            if hints is None or hints:  # unreadable (unknown: no check) or found
+                return hints
+    return {}
+
+
+def _accepts(kind: str, value: Any) -> bool:
+    if kind == "None":
+        return value is None
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return _is_int(value)
+    if kind == "float":
+        return _is_number(value)
+    if kind == "str":
+        return isinstance(value, str)
+    return True  # a type this check does not know: the constructor decides
+
+
+def check_value(key: str, annotation: str, value: Any) -> None:
+    """``value`` fits ``annotation`` (``float``, ``int``, ``str``, ``bool``, ``None`` and unions of them).
+
+    Numbers must be finite: no step size, count or percentile of a sampler means anything at inf/nan.
+    """
+    kinds = [k.strip() for k in annotation.replace("Optional[", "").rstrip("]").split("|")]
+    if any(_accepts(k, value) for k in kinds):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DotcliError(f"{key}={value} is not valid; expected a finite number")
+        return
+    if "float" in kinds or "int" in kinds:
+        if isinstance(value, str) and "str" not in kinds:
+            raise DotcliError(f"{key}={value!r} is not a number")
+        if "float" not in kinds and _is_number(value):
+            raise DotcliError(f"{key}={value!r} is not valid; expected an integer")
+    raise DotcliError(f"{key}={value!r} is not valid; expected {' or '.join(kinds)}")
+
+
+def check_method(method: Mapping[str, Any]) -> None:
+    """Each key of the method config fits the sampler constructor's type hint; unknown keys are named."""
+    target = method.get("_target_")
+    if not isinstance(target, str) or "." not in target:
+        raise DotcliError(f"method._target_={target!r} is not valid; expected a dotted class name")
+    module, _, name = target.rpartition(".")
+    hints = _init_annotations(module, name)
+    if hints is None:
+        return
+    for key, value in method.items():
+        if key.startswith("_") or key == "name":
+            continue
+        if key not in hints and "**" not in hints:
+            takes = ", ".join(k for k in hints if k != "**") or "no parameters"
+            raise DotcliError(f"method.{key} is not a parameter of {name}; it takes: {takes}")
+        if hints.get(key):
+            check_value(f"method.{key}", hints[key], value)
+
+
+# ---------------------------------------------------------------- model keys
+
+
+def _model_entries(cfg: DictConfig) -> list[tuple[str, Mapping[str, Any]]]:
+    """The model config and its entry for this dataset (``model.files.<dataset>``), with their key prefixes."""
+    model = _plain(cfg.model)
+    out = [("model", model)]
+    files = model.get("files") if isinstance(model, Mapping) else None
+    entry = files.get(cfg.dataset.name) if isinstance(files, Mapping) else None
+    if isinstance(entry, Mapping):
+        out.append((f"model.files.{cfg.dataset.name}", entry))
+    return out
+
+
+def check_model(cfg: DictConfig) -> None:
+    """``prior``, ``d_output`` (and ``sigma_source`` once torch is there) hold allowed values."""
+    for prefix, node in _model_entries(cfg):
+        for key, allowed in (("prior", PRIORS), ("d_output", D_OUTPUTS)):
+            if node.get(key) is not None and node[key] not in allowed:
+                raise DotcliError(f"{prefix}.{key}={node[key]!r} is not valid; expected {' or '.join(allowed)}")
+
+
+def check_sigma_source(cfg: DictConfig) -> None:
+    from dotcli.models.layers import SIGMA_SOURCES
+
+    for prefix, node in _model_entries(cfg):
+        if node.get("sigma_source") is not None and node["sigma_source"] not in SIGMA_SOURCES:
+            raise DotcliError(f"{prefix}.sigma_source={node['sigma_source']!r} is not valid; "
+                              f"expected {' or '.join(SIGMA_SOURCES)}")
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def check_config(cfg: DictConfig) -> list[str]:
+    """Every check that needs neither torch nor a file; returns warnings (lines for stderr)."""
+    check_top_level(cfg)
+    try:
+        method = _plain(cfg.method)
+    except Exception as exc:  # an interpolation that does not resolve
+        raise DotcliError(f"the method config does not resolve: {exc}") from exc
+    check_method(method)
+    check_model(cfg)
+    warnings = []
+    metrics = cfg.get("metrics") or {}
+    if not metrics.get("evaluate", True) and not cfg.get("save_samples", False):
+        warnings.append("metrics=none without save_samples=true: nothing is scored and the samples are not kept "
+                        "(only the figure); add save_samples=true to keep them")
+    return warnings
+
+
+def check_run(cfg: DictConfig) -> None:
+    """:func:`check_config` and the sampler's own constructor checks (missing inputs: the run's
+    :func:`dotcli.preflight.explain_missing` names them all in one message)."""
+    from dotcli.components import build
+    from dotcli.run import RUNNER_METHOD_KEYS
+
+    check_config(cfg)
+    check_sigma_source(cfg)
+    method = {k: v for k, v in _plain(cfg.method).items() if k not in RUNNER_METHOD_KEYS}
+    build(method, "method", "method")  # constructors check ranges; building one is cheap and loads nothing
