@@ -18,6 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
 
+#: keys of ``method`` that the runner reads itself (never passed to the sampler's constructor)
+RUNNER_METHOD_KEYS = ("name",)
+
 
 def pick_device(name: str) -> torch.device:
     """``auto`` is cuda when present, else cpu; anything else is taken as given."""

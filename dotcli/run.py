@@ -27,10 +27,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError, __version__
-from dotcli.components import build, device_name, load_pair, pick_device
+from dotcli.components import RUNNER_METHOD_KEYS, build, device_name, load_pair, pick_device
 from dotcli.evaluation.base import Evaluation
 from dotcli.models.pair import ModelPair
 from dotcli.preflight import explain_missing
+from dotcli.progress import progress
 from dotcli.records import (
     FAILURE_NAME,
     RECORD_NAME,
@@ -47,8 +48,6 @@ from dotcli.validation import check_run
 
 log = logging.getLogger(__name__)
 
-#: keys of ``method`` that the runner reads itself (never passed to the sampler's constructor)
-RUNNER_METHOD_KEYS = ("name",)
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "torch-fidelity", "pytorch-fid",
              "POT", "scikit-learn", "pandas")
 
@@ -242,7 +241,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
         job = setup(cfg)
     except DotcliError as exc:  # a missing file: name everything missing, with how to get it
         raise explain_missing(cfg, exc) from exc
-    trials = [run_trial(cfg, job, trial, timer) for trial in range(cfg.trials)]
+    trials = [run_trial(cfg, job, trial, timer) for trial in progress(range(cfg.trials), "trials")]
     title = f"{cfg.dataset.name} / {cfg.model.name} / {job.sampler.name}"
     figures = job.evaluation.save_figures(out_dir, title)
     record = make_record(cfg, job, trials, timer, figures, resolved)

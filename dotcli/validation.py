@@ -231,8 +231,7 @@ def check_config(cfg: DictConfig) -> list[str]:
 def check_run(cfg: DictConfig) -> None:
     """:func:`check_config` and the sampler's own constructor checks (missing inputs: the run's
     :func:`dotcli.preflight.explain_missing` names them all in one message)."""
-    from dotcli.components import build
-    from dotcli.run import RUNNER_METHOD_KEYS
+    from dotcli.components import RUNNER_METHOD_KEYS, build
 
     check_config(cfg)
     check_sigma_source(cfg)

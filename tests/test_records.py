@@ -39,7 +39,7 @@ def a_record(**changes) -> Record:
 def test_record_json_keeps_the_v0_keys_and_adds_the_version(tmp_path):
     path = write_json_atomic(tmp_path / "result.json", a_record())
     data = json.loads(path.read_text())
-    assert list(data) == [*V0_KEYS, "schema_version"] and data["schema_version"] == SCHEMA_VERSION == 1
+    assert list(data) == [*V0_KEYS, "model_notes", "schema_version"] and data["schema_version"] == SCHEMA_VERSION == 1
     # the sampler's own counters sit beside the runner's, as before
     assert data["cost"] == {"wall_s": 2.0, "setup_s": 0.5, "sample_s": 1.0, "eval_s": 0.25, "g_evals_per_sample": 1.0,
                             "d_evals_per_sample": 10.0, "setup_g_evals": 200, "setup_d_evals": 200,

@@ -25,6 +25,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
+from dotcli.progress import progress
 
 # The official normal-prior correction divides by this literal (= sqrt(128), rounded).
 TANAKA_NORMAL_DIVISOR = 11.31
@@ -116,7 +117,7 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
     opt = make_optimizer(optimizer, [v], eps)
     k = k_eff if isinstance(k_eff, float | int) else k_eff.reshape(-1)
     recorded = {0: start.detach().clone()} if 0 in record_steps else {}
-    for step in range(1, steps + 1):
+    for step in progress(range(1, steps + 1), f"{space} steps"):
         opt.zero_grad(set_to_none=True)
         x = pair.generate(v, y) if space == "latent" else v
         loss = -(pair.discriminate(x, y) / k).sum()  # summed over the batch: samples do not interact

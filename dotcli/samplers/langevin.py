@@ -16,6 +16,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.models.pair import ModelPair
+from dotcli.progress import progress
 from dotcli.samplers.base import SampleBatch, Sampler
 from dotcli.samplers.gradient import RefinementDiverged
 
@@ -52,7 +53,7 @@ class LatentLangevin(Sampler):
         z = pair.sample_z(n, gen)
         y = pair.sample_y(n, gen)  # fixed through all steps
         x_init, recorded = None, {}
-        for step in range(self.steps):
+        for step in progress(range(self.steps), f"{self.name} steps"):
             v = z.detach().requires_grad_(True)
             x = pair.generate(v, y)
             d = pair.discriminate(x, y)
