@@ -51,3 +51,15 @@ def linear_pair(g_weight: torch.Tensor, d_weight: torch.Tensor, prior: str = "un
 
 def env_without_cache() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "DOTCLI_CHECKPOINTS"}
+
+
+@pytest.fixture(scope="module")
+def hydra_configs():
+    """dotcli's config module initialised for Hydra's compose API (tests of the configs)."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 
 import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
 from tests.models import chainer_specs as specs
@@ -25,14 +24,6 @@ DEFAULTS = {"cifar10": ("tanaka_sngan_ns", "inception-v3-compat"), "stl10": ("ta
             "fashion_mnist": ("dotcli_sndcgan", "fmnist-classifier"),
             "gaussians25": ("dotcli_wgangp", "inception-v3-compat"),
             "swissroll": ("dotcli_wgangp", "inception-v3-compat")}
-
-
-@pytest.fixture(scope="module")
-def hydra_configs():
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
-        yield
-    GlobalHydra.instance().clear()
 
 
 @pytest.mark.parametrize("dataset", sorted(DEFAULTS))

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from omegaconf import DictConfig, OmegaConf
 
 import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
@@ -27,14 +26,6 @@ TOYS = ("gaussians25", "swissroll")
 def options(group: str) -> list[str]:
     """The selectable options of a group (``_base/`` holds shared parts, not options)."""
     return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
-
-
-@pytest.fixture(scope="module")
-def hydra_configs():
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
-        yield
-    GlobalHydra.instance().clear()
 
 
 def composed(*overrides: str, hydra: bool = False) -> DictConfig:
