@@ -58,11 +58,13 @@ class _Scored:
         self.pool: list[torch.Tensor] = []
 
     def add(self, feats: Features, keep_pool: bool) -> None:
+        # kept where the extractor ran; the metrics copy them to the host once per trial: a per-batch .cpu()
+        # would make every batch wait for the device
         self.stats.update(feats.pool)
         if feats.logits is not None:
-            self.logits.append(feats.logits.float().cpu())
+            self.logits.append(feats.logits.float())
         if keep_pool:
-            self.pool.append(feats.pool.float().cpu())
+            self.pool.append(feats.pool.float())
 
 
 class ImageEvaluation(Evaluation):
