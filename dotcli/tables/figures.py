@@ -15,7 +15,7 @@ from dotcli.records import config_hash
 from dotcli.tables.layout import add_labels, arrow_title, column_order, panels, present
 from dotcli.tables.rows import params_label
 
-SWEPT = ("eps", "steps")  # method parameters a sweep figure is drawn against (when a method declares them)
+SWEPT = ("eps", "eta", "steps")  # method parameters a sweep figure is drawn against (when a method declares them)
 
 
 def _label(r: pd.Series, family: str, skip: tuple[str, ...] = ()) -> str:
@@ -67,7 +67,7 @@ def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
         if lines:
             path = out / f"{family}_sweep_{param}.png"
             plots.curves_figure(lines, titles, param, f"{name}: metrics against {param}", path,
-                                log_x=param == "eps")
+                                log_x=param in ("eps", "eta"))
             written.append(path)
     labelled = add_labels(df)
     figs = {(r.row, r.col): Path(r.figure) for _, r in labelled.iterrows()

@@ -15,3 +15,11 @@ def test_figures_from_metrics_by_step_and_an_eps_sweep(tmp_path):
     assert (tmp_path / "toy_sweep_eps.png").stat().st_size > 10_000
     md = (tmp_path / "toy.md").read_text()  # one column per eps: the sweep's parameter names the columns
     assert "| model | DOT (eps=0.003) | DOT (eps=0.01) | DOT (eps=0.03) |" in md
+
+
+def test_a_dgflow_eta_sweep_gets_its_figure(tmp_path):
+    recs = [record(method="dgflow", params={"f": "kl", "eta": eta, "steps": 25, "gamma": 0.01},
+                   metrics={"hq": [0.4 + eta]}) for eta in (0.01, 0.03, 0.1)]
+    written = {p.name for p in write_tables(recs, tmp_path)}
+    assert "toy_sweep_eta.png" in written and "toy_sweep_eps.png" not in written
+    assert "DGflow (eta=0.03)" in (tmp_path / "toy.md").read_text()
