@@ -76,12 +76,12 @@ toy-gans: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
-## langevin-sweeps: DDLS against eps and DGflow against eta on the 25 Gaussians (shipped pair, 10 trials, scored
+## langevin-sweeps: DDLS against eps and DGflow against eta on the 25 Gaussians (shipped pair, 3 trials, scored
 ## every few steps): tables and the metric-vs-eps/eta and metric-vs-steps figures in results/sweeps/ (a few minutes)
 langevin-sweeps: $(STAMP)
-	$(BIN)/dot-run -m dataset=gaussians25 model=dotcli_wgangp method=ddls method.eps=0.001,0.003,0.01,0.03 \
-	  method.record_every=10 hydra.sweep.dir=runs/sweeps/ddls
-	$(BIN)/dot-run -m dataset=gaussians25 model=dotcli_wgangp method=dgflow method.eta=0.01,0.03,0.1,0.3 \
+	$(BIN)/dot-run -m dataset=gaussians25 model=dotcli_wgangp method=ddls method.eps=0.001,0.003,0.01,0.03 trials=3 \
+	  method.record_every=20 hydra.sweep.dir=runs/sweeps/ddls
+	$(BIN)/dot-run -m dataset=gaussians25 model=dotcli_wgangp method=dgflow method.eta=0.01,0.03,0.1,0.3 trials=3 \
 	  method.record_every=5 hydra.sweep.dir=runs/sweeps/dgflow
 	$(BIN)/dot-table runs/sweeps/ddls --out results/sweeps/ddls
 	$(BIN)/dot-table runs/sweeps/dgflow --out results/sweeps/dgflow
