@@ -94,6 +94,7 @@ def bench_images(a: argparse.Namespace) -> None:
 
     device = pick_device(a.device)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="dotcli-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     write_fake_cifar10(work / "data", per_file=a.ref_per_file)
     weights = float32_weights(Path(a.inception).expanduser(), work) if a.inception else None
     common = ["dataset=cifar10", "model=random_dcgan32", f"model.ch={a.ch}", "method=dot", f"method.steps={a.steps}",
@@ -151,6 +152,7 @@ def bench_toy(a: argparse.Namespace) -> None:
     from dotcli.run import load_pair
 
     work = Path(a.workdir or tempfile.mkdtemp(prefix="dotcli-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     rec, wall = dot_run([f"hydra.run.dir={work / 'toy'}", "device=cpu"], work)
     with initialize_config_module("dotcli.configs", version_base=None):
         cfg = compose("run")
