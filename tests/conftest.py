@@ -14,6 +14,10 @@ from dotcli.models.pair import ModelPair
 ROOT = Path(__file__).resolve().parents[1]
 AUTHOR_CHECKPOINTS = ROOT.parent / "shared" / "checkpoints" / "dot2d"
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # pytest -n N: N workers share the cores, so one torch thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # and each dot-run subprocess they start
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""MH-GAN, DDLS, DGflow and DOT with local K through dot-run, on a toy and on random 32px images."""
+"""MH-GAN, DDLS, DGflow and DOT with local K through dot-run (its Hydra app, in this process: the subprocess path
+is tests/test_cli.py's), on a toy and on random 32px images."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.data.fake import write_fake_cifar10
-from tests.test_cli import dot_run, last_line
+from tests.inprocess import dot_run_in_process
+from tests.test_cli import last_line
 from tests.test_cli_images import image_args
 
-ROOT = Path(__file__).resolve().parents[2]
 FAST = {"mh": ["method.chain_length=8", "method.calibration_samples=60"],
         "ddls": ["method.steps=4", "method.record_every=2"],
         "dgflow": ["method.steps=4", "method.f=js"],
@@ -22,8 +23,8 @@ COST = {"mh": (8, 9), "ddls": (5, 4), "dgflow": (5, 4)}
 
 @pytest.mark.parametrize("method", list(FAST))
 def test_toy_run(tmp_path, method):
-    proc = dot_run("dataset=swissroll", f"method={method}", "trials=2", "n_samples=60", *FAST[method],
-                   "hydra.run.dir=out", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    proc = dot_run_in_process("dataset=swissroll", f"method={method}", "trials=2", "n_samples=60", *FAST[method],
+                              "hydra.run.dir=out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(Path(last_line(proc.stdout)).read_text())
     assert rec["metrics"]["emd"] > 0 and len(rec["metrics"]["emd_trials"]) == 2
@@ -43,8 +44,8 @@ def test_toy_run(tmp_path, method):
 def test_image_run(tmp_path, method):
     write_fake_cifar10(tmp_path / "data", per_file=8)
     extra = [x.replace("calibration_samples=60", "calibration_samples=24") for x in FAST[method]]
-    proc = dot_run(*image_args(tmp_path, f"method={method}", *extra, f"hydra.run.dir={tmp_path / 'out'}"),
-                   cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    proc = dot_run_in_process(*image_args(tmp_path, f"method={method}", *extra, f"hydra.run.dir={tmp_path / 'out'}"),
+                              cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(Path(last_line(proc.stdout)).read_text())
     assert rec["metrics"]["fid"] > 0 and rec["method_info"]["label"]
