@@ -1,17 +1,22 @@
-"""dot-run and dot-table through a subprocess, as a user runs them."""
+"""dot-run and dot-table as a user runs them: through a subprocess where the process is the point (a finished
+run's files, exit codes and error lines, a run compared with one in another process), else dot-run's Hydra app in
+this process (tests/inprocess.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from dotcli.console import console_command
+from tests.inprocess import dot_run_in_process
 
 FAST = ["trials=2", "n_samples=100", "method.steps=10", "method.k_eff_repeats=2"]
+pytestmark = pytest.mark.xdist_group("test_cli")  # pytest -n: one worker runs the module's shared run once
 
 
 def dot_run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -23,11 +28,18 @@ def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
 
-def test_run_writes_record_and_figure(tmp_path):
-    proc = dot_run(*FAST, "hydra.run.dir=out", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One FAST run of the default config through a dot-run subprocess, in <dir>/a; several tests read it."""
+    root = tmp_path_factory.mktemp("fast")
+    return root, dot_run(*FAST, "hydra.run.dir=a", cwd=root)
+
+
+def test_run_writes_record_and_figure(fast_run):
+    root, proc = fast_run
     assert proc.returncode == 0, proc.stderr
     path = Path(last_line(proc.stdout))
-    assert path == (tmp_path / "out" / "result.json").resolve() or path == tmp_path / "out" / "result.json"
+    assert path == (root / "a" / "result.json").resolve() or path == root / "a" / "result.json"
     rec = json.loads(path.read_text())
     assert (rec["dataset"], rec["model"], rec["method"]) == ("gaussians25", "dotcli_wgangp", "dot")
     for key in ("emd", "emd_std", "emd_trials", "hq", "hq_std", "modes", "modes_std"):
@@ -40,24 +52,26 @@ def test_run_writes_record_and_figure(tmp_path):
     assert (path.parent / "samples.png").stat().st_size > 10_000
 
 
-def test_same_seed_same_numbers_and_resume(tmp_path):
-    a = dot_run(*FAST, "hydra.run.dir=a", cwd=tmp_path)
-    b = dot_run(*FAST, "hydra.run.dir=b", cwd=tmp_path)
-    ra, rb = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
+def test_same_seed_same_numbers_and_resume(fast_run, tmp_path):
+    root, a = fast_run  # run in a subprocess; b in this process, which has run other things before
+    b = dot_run_in_process(*FAST, "hydra.run.dir=b", cwd=tmp_path)
+    ra, rb = (json.loads(p.read_text()) for p in (root / "a" / "result.json", tmp_path / "b" / "result.json"))
     assert a.returncode == b.returncode == 0
     assert ra["metrics"] == rb["metrics"] and ra["config_hash"] == rb["config_hash"]
+    shutil.copytree(root / "a", tmp_path / "a")
     before = (tmp_path / "a" / "result.json").stat().st_mtime_ns
-    again = dot_run(*FAST, "hydra.run.dir=a", cwd=tmp_path)  # same dir, same config: kept as it is
+    again = dot_run_in_process(*FAST, "hydra.run.dir=a", cwd=tmp_path)  # same dir, same config: kept as it is
     assert again.returncode == 0 and (tmp_path / "a" / "result.json").stat().st_mtime_ns == before
-    other_seed = dot_run(*FAST, "seed=1", "hydra.run.dir=c", cwd=tmp_path)
+    assert last_line(again.stdout) == str(tmp_path / "a" / "result.json")
+    other_seed = dot_run_in_process(*FAST, "seed=1", "hydra.run.dir=c", cwd=tmp_path)
     rc = json.loads((tmp_path / "c" / "result.json").read_text())
     assert other_seed.returncode == 0 and rc["metrics"]["emd"] != ra["metrics"]["emd"]
 
 
 def test_multirun_grid_and_table(tmp_path):
     # only top-level overrides: method keys differ between methods
-    proc = dot_run("-m", "dataset=gaussians25,swissroll", "method=none,naive,drs,dot", "trials=2", "n_samples=100",
-                   "hydra.sweep.dir=sweep", cwd=tmp_path)
+    proc = dot_run_in_process("-m", "dataset=gaussians25,swissroll", "method=none,naive,drs,dot", "trials=2",
+                              "n_samples=100", "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     records = sorted((tmp_path / "sweep").rglob("result.json"))
     assert len(records) == 8 and len({r.parent for r in records}) == 8
@@ -97,8 +111,10 @@ def test_unwritable_output_dir(tmp_path):
     assert "output directory file/out cannot be created" in proc.stderr
 
 
-def test_failed_rerun_keeps_the_finished_record(tmp_path):
-    assert dot_run(*FAST, "hydra.run.dir=out", cwd=tmp_path).returncode == 0
+def test_failed_rerun_keeps_the_finished_record(fast_run, tmp_path):
+    root, first = fast_run
+    assert first.returncode == 0
+    shutil.copytree(root / "a", tmp_path / "out")  # a finished run's directory
     good = (tmp_path / "out" / "result.json").read_text()
     proc = dot_run(*FAST, "method.k_eff=1e-40", "hydra.run.dir=out", cwd=tmp_path)
     assert proc.returncode == 2 and (tmp_path / "out" / "result.json").read_text() == good
@@ -115,8 +131,8 @@ def test_author_checkpoints_through_the_cli(tmp_path, author_checkpoints):
     base = ["model=tanaka_wgangp", "trials=1", "n_samples=500"]
     runs = {}
     for method in ("none", "dot"):
-        proc = dot_run(*base, f"method={method}", f"hydra.run.dir={method}", cwd=tmp_path,
-                       env={"DOTCLI_CHECKPOINTS": str(author_checkpoints)})
+        proc = dot_run_in_process(*base, f"method={method}", f"hydra.run.dir={method}", cwd=tmp_path,
+                                  env={"DOTCLI_CHECKPOINTS": str(author_checkpoints)})
         assert proc.returncode == 0, proc.stderr
         runs[method] = json.loads(Path(last_line(proc.stdout)).read_text())["metrics"]
     assert runs["dot"]["hq"] > runs["none"]["hq"] + 0.15

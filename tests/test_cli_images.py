@@ -1,4 +1,5 @@
-"""An image run through the dot-run CLI: random-weight 32px pair, fake CIFAR-10 files, tiny extractor."""
+"""An image run through the dot-run CLI: random-weight 32px pair, fake CIFAR-10 files, tiny extractor. Runs that
+finish call dot-run's Hydra app in this process (tests/inprocess.py); the failing one is a subprocess."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.fake import write_fake_cifar10
+from tests.inprocess import dot_run_in_process
 from tests.test_cli import dot_run, last_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +27,8 @@ def test_image_run_writes_is_and_fid(tmp_path, method):
     write_fake_cifar10(tmp_path / "data", per_file=8)
     extra = {"none": [], "dot": ["method.steps=2", "method.k_eff_pairs=10"],
              "drs": ["method.burn_in=48", "method.calibration_samples=24"]}[method]
-    proc = dot_run(*image_args(tmp_path, f"method={method}", *extra, f"hydra.run.dir={tmp_path / 'out'}"),
-                   cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    proc = dot_run_in_process(*image_args(tmp_path, f"method={method}", *extra, f"hydra.run.dir={tmp_path / 'out'}"),
+                              cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(Path(last_line(proc.stdout)).read_text())
     assert {"is_mean", "is_std", "fid"} <= set(rec["metrics"])
@@ -46,9 +48,9 @@ def test_missing_dataset_without_download_is_one_line(tmp_path):
 
 
 def test_metrics_none_needs_no_dataset(tmp_path):
-    proc = dot_run(*image_args(tmp_path, "method=dot", "method.steps=1", "method.k_eff_pairs=4", "metrics=none",
-                               "save_samples=true", f"hydra.run.dir={tmp_path / 'out'}"),
-                   cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    proc = dot_run_in_process(*image_args(tmp_path, "method=dot", "method.steps=1", "method.k_eff_pairs=4",
+                                          "metrics=none", "save_samples=true", f"hydra.run.dir={tmp_path / 'out'}"),
+                              cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads((tmp_path / "out" / "result.json").read_text())
     assert rec["metrics"] == {} and (tmp_path / "out" / "samples.npz").is_file()

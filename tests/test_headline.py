@@ -12,10 +12,10 @@ import yaml
 from hydra import compose
 
 import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
+from tests.inprocess import dot_run_in_process
 from tests.models import chainer_specs as specs
 from tests.test_cli import dot_run, last_line
 
-ROOT = Path(__file__).resolve().parents[1]
 DRIVE = "https://drive.google.com/drive/folders/1UpWndW2xz0X8XaQZNyfSOjyiTbMfWEVs"  # the DOT README's link
 G_FILE, D_FILE = "DCGAN_G_CIFAR_SNGAN_NonSaturating_150001.npz", "DCGAN_D_CIFAR_SNGAN_NonSaturating_150001.npz"
 # dataset -> (its model, its metrics' feature extractor) when the command line names neither
@@ -60,14 +60,15 @@ def test_missing_files_give_the_whole_recipe_in_one_message(tmp_path):
 
 
 def test_the_headline_command_runs_with_author_format_files(tmp_path):
-    """Full-width (ch=512) random weights in the author's Chainer layout, under the original names."""
+    """Full-width (ch=512) random weights in the author's Chainer layout, under the original names (dot-run's
+    Hydra app in this process: tests/inprocess.py)."""
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
     specs.write_npz(ckpt / G_FILE, specs.random_arrays(specs.dcgan_generator(4), seed=0, scale=0.02))
     specs.write_npz(ckpt / D_FILE, specs.random_arrays(specs.sndcgan_discriminator(4), seed=1, scale=0.02))
-    proc = dot_run("method=dot", "dataset=cifar10", "metrics=none", "n_samples=4", "batch_size=4",
-                   "method.steps=2", "method.k_eff_pairs=4", "hydra.run.dir=out", cwd=tmp_path,
-                   env={"DOTCLI_CHECKPOINTS": str(ckpt), "PYTHONPATH": str(ROOT)})
+    proc = dot_run_in_process("method=dot", "dataset=cifar10", "metrics=none", "n_samples=4", "batch_size=4",
+                              "method.steps=2", "method.k_eff_pairs=4", "hydra.run.dir=out", cwd=tmp_path,
+                              env={"DOTCLI_CHECKPOINTS": str(ckpt)})
     assert proc.returncode == 0, proc.stderr
     record = json.loads(Path(tmp_path / last_line(proc.stdout)).read_text())
     assert (record["dataset"], record["model"], record["method"]) == ("cifar10", "tanaka_sngan_ns", "dot")
