@@ -15,6 +15,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.validation import _init_annotations, check_method, check_value
+from tests.inprocess import dot_run_in_process
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +125,8 @@ def test_huge_eps_runs_and_says_how_many_samples_ended_on_the_clip_boundary(tmp_
     cost = json.loads((tmp_path / "out" / "result.json").read_text())["cost"]
     assert cost["clip_boundary_fraction"] == cost["clip_coordinate_fraction"] == 1.0
     assert "dot-run: warning: 100.0% of the samples ended on the clip boundary" in proc.stderr
-    normal = dot_run(*TINY, "method.steps=3", "method.k_eff_repeats=1", "hydra.run.dir=ok", cwd=tmp_path)
+    normal = dot_run_in_process(*TINY, "method.steps=3", "method.k_eff_repeats=1", "hydra.run.dir=ok", cwd=tmp_path)
+    assert normal.returncode == 0, normal.stderr
     assert json.loads((tmp_path / "ok" / "result.json").read_text())["cost"]["clip_coordinate_fraction"] < 0.25
     assert "warning" not in normal.stderr
 
