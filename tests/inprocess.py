@@ -50,3 +50,14 @@ def dot_run_in_process(*args: str, cwd: Path, env: dict[str, str] | None = None)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
     return subprocess.CompletedProcess(["dot-run", *args], code, out.getvalue(), err.getvalue())
+
+
+def grid_child_in_process(monkeypatch) -> None:
+    """Make ``dot-reproduce``'s ``dot-run -m`` child (:func:`dotcli.reproduce.run_child`) run in this process
+    through :func:`dot_run_in_process`, returning its exit status, for tests of what a grid does (cells, skips,
+    failures, resume, tables). The child as a real process tied to its parent: tests/test_reproduce_kill.py."""
+    from dotcli import reproduce
+
+    prefix = len(reproduce.dot_run_command())
+    monkeypatch.setattr(reproduce, "run_child",
+                        lambda cmd: dot_run_in_process(*cmd[prefix:], cwd=Path.cwd()).returncode)

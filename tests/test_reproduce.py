@@ -17,6 +17,7 @@ import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
 from dotcli.preflight import SKIP_NAME, missing_inputs, skip_if_unavailable
 from dotcli.records import config_hash, write_json_atomic
 from dotcli.reproduce import EXPERIMENTS, main, plan
+from tests.inprocess import grid_child_in_process
 
 # tiny toy cells: 2 trials of 50 samples, 5 DOT updates (every method reads its steps from dataset.refine)
 FAST = ["dataset=gaussians25", "trials=2", "dataset.refine.steps=5", "dataset.refine.k_eff_repeats=1",
@@ -34,8 +35,10 @@ def load(path: Path) -> dict:
 
 def test_toy_grid_skips_fails_resumes_and_tabulates(tmp_path, monkeypatch):
     """tanaka_wgangp has no checkpoint here (no $DOTCLI_CHECKPOINTS, downloads off): its cells are skipped with
-    the reason; n_samples=1 cells fail; neither stops the grid. A rerun recomputes nothing that is finished."""
+    the reason; n_samples=1 cells fail; neither stops the grid. A rerun recomputes nothing that is finished.
+    (The grid's dot-run -m runs in this process; as a child process: tests/test_reproduce_kill.py.)"""
     monkeypatch.chdir(tmp_path)
+    grid_child_in_process(monkeypatch)
     args = ["--only", "toy", "--runs", "runs", "--out", "results", *FAST, "method=none,dot", "n_samples=1,50"]
     assert main(args) == 1  # 1: a cell failed (the tables are written all the same)
 

@@ -1,6 +1,7 @@
 """dot-reproduce killed at a random moment (SIGKILL of the parent): its dot-run child dies with it, no record
 is half-written or duplicated, and the rerun finishes the grid without recomputing a finished cell, with the
-same tables as a run that was never interrupted."""
+same tables as a run that was never interrupted. The killed run is a real process tree; the rerun and the
+uninterrupted reference run dot-reproduce in this process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -16,18 +18,33 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dotcli.reproduce import main
+from tests.inprocess import grid_child_in_process
+
 BIN = Path(sys.executable).parent
 # 4 small cells (2 datasets x none/dot, 1 trial of 50 samples, 5 DOT steps); tanaka_wgangp left out (no files here)
 GRID = ["model=dotcli_wgangp", "method=none,dot", "trials=1", "n_samples=50", "dataset.refine.steps=5",
         "dataset.refine.k_eff_repeats=1", "paths.allow_download=false"]
+pytestmark = pytest.mark.xdist_group("test_reproduce_kill")  # pytest -n: one worker, one reference grid
 NUMBERS = ["dataset", "model", "method", "hq", "hq_std", "modes", "modes_std", "emd", "emd_std", "k_eff",
            "g_evals_per_sample", "d_evals_per_sample"]
 
 
+def args(root: Path) -> list[str]:
+    return ["--only", "toy", "--runs", str(root / "runs"), "--out", str(root / "results"), *GRID]
+
+
 def reproduce(root: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "dot-reproduce"), "--only", "toy", "--runs", str(root / "runs"),
-                             "--out", str(root / "results"), *GRID], cwd=root, stdout=subprocess.DEVNULL,
+    return subprocess.Popen([str(BIN / "dot-reproduce"), *args(root)], cwd=root, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
+
+
+def reproduce_in_process(root: Path) -> int:
+    """dot-reproduce's main() and its grid's dot-run -m in this process (tests/inprocess.py): what a run does,
+    where how its processes live and die is not the point."""
+    with pytest.MonkeyPatch.context() as mp:
+        grid_child_in_process(mp)
+        return main(args(root))
 
 
 def children_of(root: Path) -> list[int]:
@@ -56,18 +73,18 @@ def records(root: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> tuple[Path, float]:
+    """The same grid never interrupted, as the reference (in this process: the numbers do not depend on the
+    process), and how long a cell took (the median time between its records)."""
     root = tmp_path_factory.mktemp("clean")
-    t0 = time.monotonic()
-    proc = reproduce(root)
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err
-    return root, time.monotonic() - t0
+    assert reproduce_in_process(root) == 0
+    written = sorted(p.stat().st_mtime for p in records(root).values())
+    return root, statistics.median(b - a for a, b in zip(written, written[1:], strict=False))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_kill_reproduce_at_a_random_moment_then_rerun(tmp_path, uninterrupted, seed):
-    clean, duration = uninterrupted  # a cell takes about duration / 8
+    clean, cell = uninterrupted
     assert len(records(clean)) == 4
 
     rng = random.Random(seed)
@@ -76,7 +93,7 @@ def test_kill_reproduce_at_a_random_moment_then_rerun(tmp_path, uninterrupted, s
     end = time.monotonic() + 900
     while len(records(tmp_path)) < done_before_kill and time.monotonic() < end:
         time.sleep(0.05)
-    time.sleep(rng.uniform(0, duration / 16))
+    time.sleep(rng.uniform(0, cell / 2))
     assert children_of(tmp_path), "the grid's dot-run child is not running"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -90,9 +107,7 @@ def test_kill_reproduce_at_a_random_moment_then_rerun(tmp_path, uninterrupted, s
         assert json.loads(path.read_text())["config_hash"]
     before = {name: (p.stat().st_ino, p.stat().st_mtime_ns) for name, p in finished.items()}
 
-    rerun = reproduce(tmp_path)
-    _, err = rerun.communicate(timeout=900)
-    assert rerun.returncode == 0, err
+    assert reproduce_in_process(tmp_path) == 0  # the rerun: the grid's dot-run -m in this process
     after = records(tmp_path)
     assert set(after) == set(records(clean))  # the same 4 cells, each once
     assert {name: (after[name].stat().st_ino, after[name].stat().st_mtime_ns) for name in before} == before
