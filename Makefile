@@ -16,11 +16,11 @@ run: $(STAMP)
 	$(BIN)/dot-run
 
 ## test: install, then run the whole test suite (offline, CPU), one pytest-xdist worker per core (one torch thread
-## each, tests/conftest.py); a group of tests that share a module fixture stays in one worker (--dist loadgroup)
+## each: tests/conftest.py); an idle worker takes tests queued for a busy one (--dist worksteal)
 PYTEST_JOBS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check dotcli tests scripts
-	$(BIN)/pytest -q -n $(PYTEST_JOBS) --dist loadgroup
+	$(BIN)/pytest -q -n $(PYTEST_JOBS) --dist worksteal
 
 ## data: Debian's Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist), for dataset=fashion_mnist and
 ## the tests that read them (they skip with a reason without). Needs root and apt; optional.

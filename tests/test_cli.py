@@ -16,7 +16,6 @@ from dotcli.console import console_command
 from tests.inprocess import dot_run_in_process
 
 FAST = ["trials=2", "n_samples=100", "method.steps=10", "method.k_eff_repeats=2"]
-pytestmark = pytest.mark.xdist_group("test_cli")  # pytest -n: one worker runs the module's shared run once
 
 
 def dot_run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -28,9 +27,10 @@ def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fast_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """One FAST run of the default config through a dot-run subprocess, in <dir>/a; several tests read it."""
+    """One FAST run of the default config through a dot-run subprocess, in <dir>/a; several tests read it (once
+    per test process: session scope, so pytest -n's workers never run it twice each)."""
     root = tmp_path_factory.mktemp("fast")
     return root, dot_run(*FAST, "hydra.run.dir=a", cwd=root)
 

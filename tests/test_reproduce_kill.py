@@ -25,7 +25,6 @@ BIN = Path(sys.executable).parent
 # 4 small cells (2 datasets x none/dot, 1 trial of 50 samples, 5 DOT steps); tanaka_wgangp left out (no files here)
 GRID = ["model=dotcli_wgangp", "method=none,dot", "trials=1", "n_samples=50", "dataset.refine.steps=5",
         "dataset.refine.k_eff_repeats=1", "paths.allow_download=false"]
-pytestmark = pytest.mark.xdist_group("test_reproduce_kill")  # pytest -n: one worker, one reference grid
 NUMBERS = ["dataset", "model", "method", "hq", "hq_std", "modes", "modes_std", "emd", "emd_std", "k_eff",
            "g_evals_per_sample", "d_evals_per_sample"]
 
@@ -71,7 +70,7 @@ def records(root: Path) -> dict[str, Path]:
     return {p.parent.name: p for p in (root / "runs").rglob("result.json")}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process (pytest -n: per worker that runs these tests)
 def uninterrupted(tmp_path_factory) -> tuple[Path, float]:
     """The same grid never interrupted, as the reference (in this process: the numbers do not depend on the
     process), and how long a cell took (the median time between its records)."""
