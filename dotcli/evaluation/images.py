@@ -36,7 +36,7 @@ from dotcli import DotcliError
 from dotcli.data.images import to_float255, to_uint8
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
-from dotcli.metrics.fidelity import MeanCov, fid_from_stats, inception_score, kid
+from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
 from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
@@ -101,6 +101,7 @@ class ImageEvaluation(Evaluation):
         self.grid_size = int(grid_size)
         self.extractor: FeatureExtractor | None = None
         self.reference: ReferenceStats | None = None
+        self._fid_reference: FIDReference | None = None
         if self.feature_batch_size < 1:
             raise DotcliError(f"metrics.feature_batch_size={self.feature_batch_size} must be >= 1")
         if self.evaluate:
@@ -175,8 +176,9 @@ class ImageEvaluation(Evaluation):
             assert self.extractor is not None
             out["is_mean"], out["is_std"] = inception_score(torch.cat(s.logits), splits=self.is_splits,
                                                             shuffle=getattr(self.extractor, "is_shuffle", True))
-        out["fid"] = fid_from_stats(s.stats.mean(), s.stats.cov(), self.reference.mu, self.reference.sigma,
-                                    eps=self.fid_eps)
+        if self._fid_reference is None:  # checked and factorised once per run, not once per scored set
+            self._fid_reference = prepare_fid_reference(self.reference.mu, self.reference.sigma, eps=self.fid_eps)
+        out["fid"] = fid_to_reference(s.stats.mean(), s.stats.cov(), self._fid_reference)
         if self.use_kid:
             assert self.reference.features is not None
             feats = torch.cat(s.pool)
