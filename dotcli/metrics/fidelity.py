@@ -47,14 +47,19 @@ def inception_score(logits: torch.Tensor | np.ndarray, splits: int = 10, shuffle
     sec. 4). As torch-fidelity ``isc_features_to_metric``: rows shuffled with ``RandomState(seed)``,
     split ``i`` = rows ``[i*N//splits, (i+1)*N//splits)``, float64, std with ddof=0.
     """
-    feats = torch.from_numpy(_as_float64(logits, "Inception logits"))
+    if isinstance(logits, torch.Tensor):  # stays on its device (a GPU's float64 is faster than the host's)
+        feats = logits.detach().double()
+        if not torch.isfinite(feats).all():
+            _as_float64(logits, "Inception logits")  # raises, naming how many values are not finite
+    else:
+        feats = torch.from_numpy(_as_float64(logits, "Inception logits"))
     if feats.ndim != 2:
         raise DotcliError(f"inception_score expects logits of shape (N, classes), got {tuple(feats.shape)}")
     n = feats.shape[0]
     if not (isinstance(splits, int) and 1 <= splits <= n):
         raise DotcliError(f"is_splits={splits} is not valid for {n} samples; expected 1 <= splits <= N")
     if shuffle:
-        feats = feats[torch.from_numpy(np.random.RandomState(seed).permutation(n))]
+        feats = feats[torch.from_numpy(np.random.RandomState(seed).permutation(n)).to(feats.device)]
     p, log_p = feats.softmax(dim=1), feats.log_softmax(dim=1)
     scores = []
     for i in range(splits):
