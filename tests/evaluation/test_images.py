@@ -212,3 +212,20 @@ def test_float_extractors_get_unquantised_images_and_unshuffled_is(tmp_path):
     logits = F.adaptive_avg_pool2d(seen[0], 2).flatten(1)[:, :5] / 50
     assert out["metrics"]["is_mean"] == pytest.approx(inception_score(logits, splits=5, shuffle=False)[0])
     assert ev.describe()["quantisation"].startswith("none: float = clip(x * 127.5 + 127.5, 0, 255)")
+
+
+def test_reference_prepared_beside_sampling_gives_the_same_fid(tmp_path, monkeypatch):
+    """With an accelerator the FID reference is factorised in a host thread while sampling; same numbers."""
+    from dotcli.evaluation import images
+
+    assert images.host_idle_while_sampling("cuda") and not images.host_idle_while_sampling("cpu")
+    write_fake_cifar10(tmp_path / "data", per_file=20)
+    ds = Cifar10(tmp_path / "data")
+    x, x_init = rand_images(60, 11), rand_images(60, 12)
+    inline = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2}, "cpu", cache_dir=tmp_path / "c")
+    assert inline._fid_pending is None
+    expected = stream(inline, x, x_init, steps={0: x_init, 5: x})
+    monkeypatch.setattr(images, "host_idle_while_sampling", lambda device: True)
+    overlapped = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2}, "cpu", cache_dir=tmp_path / "c")
+    assert overlapped._fid_pending is not None
+    assert stream(overlapped, x, x_init, steps={0: x_init, 5: x}) == expected

@@ -261,3 +261,26 @@ def test_streaming_stats_refuse_nan_and_too_few_samples():
     acc.update(torch.ones(1, 2))
     with pytest.raises(DotcliError, match="at least 2"):
         acc.cov()
+
+
+def test_a_prepared_reference_gives_the_same_fid_as_the_pairwise_formula():
+    """The run factorises the reference once; FID to it equals fid_from_stats (and the sqrtm formula)."""
+    from scipy import linalg
+
+    from dotcli.metrics.fidelity import fid_to_reference, prepare_fid_reference, trace_sqrt_product
+
+    gen = np.random.default_rng(5)
+    a, b = gen.normal(size=(400, 32)), gen.normal(size=(500, 32)) @ gen.normal(size=(32, 32)) * 0.3 + 0.2
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = prepare_fid_reference(b.mean(0), s2)
+    prepared = fid_to_reference(a.mean(0), s1, ref)
+    pairwise = fid_from_stats(a.mean(0), s1, b.mean(0), s2)
+    d = a.mean(0) - b.mean(0)
+    sqrtm = d @ d + np.trace(s1) + np.trace(s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2).real)
+    assert prepared == pytest.approx(pairwise, rel=1e-12) and prepared == pytest.approx(sqrtm, rel=1e-9)
+    assert trace_sqrt_product(s1, s2) == pytest.approx(trace_sqrt_product(s2, s1), rel=1e-12)
+    with_eps = prepare_fid_reference(b.mean(0), s2, eps=1e-3)
+    assert fid_to_reference(a.mean(0), s1, with_eps) == pytest.approx(
+        fid_from_stats(a.mean(0), s1, b.mean(0), s2, eps=1e-3), rel=1e-12)
+    with pytest.raises(DotcliError, match="negative eigenvalue"):
+        prepare_fid_reference(b.mean(0), s2 - 2 * np.eye(32) * np.abs(s2).max())

@@ -42,3 +42,24 @@ def test_balanced_modes_have_equal_counts():
     x = data.sample(1000, torch.Generator().manual_seed(0))
     idx = torch.cdist(x, data.modes).argmin(dim=1)
     assert torch.bincount(idx, minlength=25).tolist() == [40] * 25
+
+
+def test_emd_by_assignment_equals_pots_network_simplex():
+    """Equal sizes go through the optimal assignment; it must equal POT's exact EMD (its oracle here)."""
+    import numpy as np
+    import ot
+
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(300, 2, generator=gen), torch.rand(300, 2, generator=gen) * 3
+    x, y = a.double().numpy(), b.double().numpy()
+    w = np.full(300, 1 / 300)
+    assert emd(a, b) == pytest.approx(ot.emd2(w, w, ot.dist(x, y, metric="euclidean")), rel=1e-12)
+
+
+def test_emd_of_sets_of_different_sizes():
+    # each point of a carries its mass 1/2 to the 2 points of b beside it, both at distance 0.1
+    a = torch.tensor([[0.0, 0.0], [5.0, 0.0]])
+    ring = torch.tensor([[0.1, 0.0], [-0.1, 0.0]])
+    b = torch.cat([ring, ring + torch.tensor([5.0, 0.0])])
+    assert emd(a, b) == pytest.approx(0.1, abs=1e-6)  # float32 points
+    assert emd(b, a) == pytest.approx(0.1, abs=1e-6)
