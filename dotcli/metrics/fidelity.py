@@ -70,8 +70,8 @@ def inception_score(logits: torch.Tensor | np.ndarray, splits: int = 10, shuffle
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def _check_covariance(sigma: np.ndarray, d: int, what: str) -> float:
-    """Shape, symmetry and positive semi-definiteness (to round-off) of a covariance; returns its scale.
+def _check_covariance(sigma: np.ndarray, d: int, what: str, psd: bool = True) -> float:
+    """Shape, symmetry and (``psd``) positive semi-definiteness (to round-off) of a covariance; returns its scale.
 
     PSD is tested with one Cholesky factorisation of ``sigma + 1e-6 * scale * I`` (it exists exactly when the
     lowest eigenvalue is above ``-1e-6 * scale``), several times cheaper than the eigenvalues, which are computed
@@ -82,6 +82,8 @@ def _check_covariance(sigma: np.ndarray, d: int, what: str) -> float:
     scale = max(float(np.abs(sigma).max()), np.finfo(np.float64).tiny)
     if np.abs(sigma - sigma.T).max() > 1e-8 * scale:
         raise DotcliError(f"FID: {what} covariance is not symmetric, so it is not a covariance matrix")
+    if not psd:
+        return scale
     try:
         np.linalg.cholesky(sigma + 1e-6 * scale * np.eye(d))
     except np.linalg.LinAlgError:
@@ -97,10 +99,13 @@ def _sqrt_psd(sigma: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
-def _trace_sqrt_given_root(root: np.ndarray, s: np.ndarray) -> float:
-    """tr((R^2 S)^{1/2}) = tr((R S R)^{1/2}) for R = root, the eigenvalues of the symmetric PSD R S R."""
+def _trace_sqrt_given_factor(f: np.ndarray, s: np.ndarray) -> float:
+    """tr((S F F^T)^{1/2}) as the sum of the square roots of the eigenvalues of the symmetric PSD F^T S F.
+
+    S F F^T and F^T S F share their nonzero eigenvalues (AB and BA, A = S F, B = F^T), for any factor F.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
-        m = root @ s @ root
+        m = f.T @ s @ f
     if not np.isfinite(m).all():
         return float("nan")
     return float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum())
@@ -115,33 +120,41 @@ def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
     FID to ~1e-14 relative; tests cross-check torch-fidelity and pytorch-fid, which use sqrtm). Round-off
     eigenvalues below zero count as zero. The value is symmetric in S1 and S2 (tr sqrt(S1 S2) = tr sqrt(S2 S1)).
     """
-    return _trace_sqrt_given_root(_sqrt_psd(s1), s2)
+    return _trace_sqrt_given_factor(_sqrt_psd(s1), s2)
 
 
 @dataclass(frozen=True)
 class FIDReference:
-    """The reference side of FID, checked and factorised once: mean, covariance (+ eps I) and its square root.
+    """The reference side of FID, checked and factorised once: mean, covariance (+ eps I) and a factor F of it.
 
-    A run scores many sample sets (every trial, every recorded step) against the same reference statistics;
-    preparing them once leaves one Cholesky (the check) and one symmetric eigendecomposition per FID.
+    ``sigma = F F^T``: its Cholesky factor when it is positive definite (the usual case: 50k reference
+    features in 2048-d), else its symmetric square root. A run scores many sample sets (every trial, every
+    recorded step) against the same reference; preparing it once leaves one Cholesky (the check) and one
+    symmetric eigenvalue problem per FID.
     """
 
     mu: np.ndarray
     sigma: np.ndarray
-    root: np.ndarray
+    factor: np.ndarray
     eps: float = 0.0
 
 
 def prepare_fid_reference(mu: np.ndarray | torch.Tensor, sigma: np.ndarray | torch.Tensor, eps: float = 0.0,
                           what: str = "reference") -> FIDReference:
-    """Check ``(mu, sigma)`` and precompute ``sqrt(sigma + eps I)`` for :func:`fid_to_reference`."""
+    """Check ``(mu, sigma)`` and factorise ``sigma + eps I`` for :func:`fid_to_reference`."""
     mu, s = _as_float64(mu, f"FID {what} mean"), _as_float64(sigma, f"FID {what} covariance")
     if mu.ndim != 1:
         raise DotcliError(f"FID: the {what} mean has shape {mu.shape}; expected a (d,) vector")
-    _check_covariance(s, mu.shape[0], what)
-    if eps > 0:
-        s = s + eps * np.eye(mu.shape[0])
-    return FIDReference(mu=mu, sigma=s, root=_sqrt_psd(s), eps=eps)
+    d = mu.shape[0]
+    if s.shape == (d, d) and eps > 0:
+        s = s + eps * np.eye(d)
+    try:  # a positive definite covariance passes every check by having a Cholesky factor
+        _check_covariance(s, d, what, psd=False)
+        factor = np.linalg.cholesky(s)
+    except np.linalg.LinAlgError:  # semi-definite (fewer samples than dimensions) or not a covariance at all
+        _check_covariance(s, d, what)
+        factor = _sqrt_psd(s)
+    return FIDReference(mu=mu, sigma=s, factor=factor, eps=eps)
 
 
 def fid_to_reference(mu: np.ndarray | torch.Tensor, sigma: np.ndarray | torch.Tensor, ref: FIDReference,
@@ -159,7 +172,7 @@ def fid_to_reference(mu: np.ndarray | torch.Tensor, sigma: np.ndarray | torch.Te
             "to e.g. 1e-6 to add eps*I to both covariances)")
     diff = mu1 - ref.mu
     # Heusel et al. 2017, eq. 6: ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})
-    fid = float(diff @ diff + np.trace(s1) + np.trace(ref.sigma) - 2.0 * _trace_sqrt_given_root(ref.root, s1))
+    fid = float(diff @ diff + np.trace(s1) + np.trace(ref.sigma) - 2.0 * _trace_sqrt_given_factor(ref.factor, s1))
     if not np.isfinite(fid):
         raise DotcliError(f"FID is not finite ({fid}); {hint}")
     return fid

@@ -16,7 +16,7 @@ from dotcli.preflight import SKIP_NAME
 from dotcli.records import FAILURE_NAME, load_records, write_atomic
 from dotcli.tables.figures import write_figures
 from dotcli.tables.render import family_markdown, protocol_line, wide_csv
-from dotcli.tables.rows import build_rows, csv_frame
+from dotcli.tables.rows import build_rows, csv_frame, family_of
 
 INDEX_JSON = "index.json"
 
@@ -32,13 +32,15 @@ def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[di
     The index keeps the entries of tables written earlier into ``out`` (from other records) whose files
     are still there, so tables built one family at a time still share one index.
     """
-    df = build_rows(records, failures, skips)
-    if df.empty:
+    families = sorted({family_of(x) for x in [*records, *failures, *skips]}, key=lambda f: (f != "toy", f))
+    if not families:
         raise DotcliError("no result.json, failed.json or skipped.json to tabulate")
     out.mkdir(parents=True, exist_ok=True)
     written, entries = [], []
-    for family in sorted(df.family.unique(), key=lambda f: (f != "toy", f)):
-        fam = df[df.family == family].reset_index(drop=True)
+    for family in families:
+        # rows built from this family's records alone: its tables have the same columns and order whatever
+        # other families are tabulated beside it
+        fam = build_rows(*([x for x in group if family_of(x) == family] for group in (records, failures, skips)))
         md, tex, wides = family_markdown(fam, family)
         files = {"md": out / f"{family}.md", "csv": out / f"{family}.csv", "tex": out / f"{family}.tex",
                  "wide csv": out / f"{family}_wide.csv"}

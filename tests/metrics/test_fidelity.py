@@ -284,3 +284,12 @@ def test_a_prepared_reference_gives_the_same_fid_as_the_pairwise_formula():
         fid_from_stats(a.mean(0), s1, b.mean(0), s2, eps=1e-3), rel=1e-12)
     with pytest.raises(DotcliError, match="negative eigenvalue"):
         prepare_fid_reference(b.mean(0), s2 - 2 * np.eye(32) * np.abs(s2).max())
+    # a singular reference (10 samples in 32-d) has no Cholesky factor: its symmetric square root is used
+    few = b[:10]
+    singular = prepare_fid_reference(few.mean(0), np.cov(few, rowvar=False))
+    assert np.allclose(singular.factor, singular.factor.T)  # the square root, not a triangular factor
+    d = a.mean(0) - few.mean(0)
+    s_few = np.cov(few, rowvar=False)
+    expected = d @ d + np.trace(s1) + np.trace(s_few) - 2 * trace_sqrt_product(s1, s_few)
+    assert fid_to_reference(a.mean(0), s1, singular) == pytest.approx(expected, rel=1e-7)  # rank 9: round-off
+    assert np.allclose(ref.factor, np.tril(ref.factor))  # positive definite: Cholesky
