@@ -1,4 +1,4 @@
-"""Figures (matplotlib, Agg backend: works headless)."""
+"""Figures with matplotlib's object API: no pyplot (no global figure state, ~0.3 s less import), headless."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import matplotlib.image
 import matplotlib.ticker
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 
 def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor, title: str,
@@ -22,7 +20,8 @@ def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Ten
     Always three panels of the same size (the results' composite crops the last one); without a
     G-to-output pairing (rejection sampling) the middle panel says so.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(12.6, 4.4), sharex=True, sharey=True)
+    fig = Figure(figsize=(12.6, 4.4))
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
     axes[0].scatter(real[:, 0], real[:, 1], s=4, alpha=0.5, color="gray")
     axes[0].set_title("data")
     axes[1].set_title("G samples")
@@ -50,7 +49,6 @@ def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Ten
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 @dataclass
@@ -67,7 +65,8 @@ def curves_figure(curves: list[Curve], metrics: dict[str, str], xlabel: str, tit
                   log_x: bool = False) -> None:
     """One panel per metric (``metrics``: key -> axis title), one line per curve, error bars where given."""
     keys = [m for m in metrics if any(v is not None for c in curves for v in c.values.get(m, []))]
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5.0 * max(1, len(keys)), 4.0), squeeze=False)
+    fig = Figure(figsize=(5.0 * max(1, len(keys)), 4.0))
+    axes = fig.subplots(1, max(1, len(keys)), squeeze=False)
     for ax, m in zip(axes[0], keys, strict=False):
         for c in curves:
             pts = [(x, v, (c.stds.get(m) or [None] * len(c.x))[i]) for i, (x, v) in enumerate(
@@ -95,7 +94,6 @@ def curves_figure(curves: list[Curve], metrics: dict[str, str], xlabel: str, tit
     fig.set_figheight(4.0 + 0.16 * legend_rows)
     fig.tight_layout(rect=(0, min(0.6, 0.16 * legend_rows / fig.get_figheight() + 0.02), 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def last_panel(image: np.ndarray) -> np.ndarray:
@@ -111,11 +109,12 @@ def figure_grid(images: dict[tuple[str, str], Path], rows: list[str], cols: list
 
     ``crop_last_panel``: show only the output panel of each :func:`toy_figure` (G samples, arrows, outputs).
     """
-    load = (lambda p: last_panel(plt.imread(p))) if crop_last_panel else plt.imread  # noqa: E731
+    imread = matplotlib.image.imread
+    load = (lambda p: last_panel(imread(p))) if crop_last_panel else imread  # noqa: E731
     first = load(next(iter(images.values())))
     aspect = first.shape[0] / first.shape[1]
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(width * len(cols), width * aspect * len(rows) + 0.8),
-                             squeeze=False)
+    fig = Figure(figsize=(width * len(cols), width * aspect * len(rows) + 0.8))
+    axes = fig.subplots(len(rows), len(cols), squeeze=False)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i][j]
@@ -129,4 +128,3 @@ def figure_grid(images: dict[tuple[str, str], Path], rows: list[str], cols: list
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

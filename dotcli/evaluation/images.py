@@ -268,17 +268,15 @@ class ImageEvaluation(Evaluation):
 
 def sample_grid(before: torch.Tensor | None, after: torch.Tensor, title: str, path: Path, nrow: int = 8) -> None:
     """PNG of uint8 images: G(z) | output, the same latents in the same grid positions."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # lazy: only the figure needs it (no pyplot: no global state)
     from torchvision.utils import make_grid
 
     panels = [("G(z)", before), ("output", after)] if before is not None and len(before) else [("output", after)]
     grids = [make_grid(images.float() / 255.0, nrow=nrow, padding=2, pad_value=1.0) for _, images in panels]
     dpi = 100  # about one screen pixel per image pixel, at least 4 inches a panel
     width, height = max(4.0, grids[0].shape[2] / dpi), max(4.0, grids[0].shape[1] / dpi)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels) + 0.4, height + 0.8), squeeze=False)
+    fig = Figure(figsize=(width * len(panels) + 0.4, height + 0.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, _), grid in zip(axes[0], panels, grids, strict=True):
         ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(name)
@@ -286,4 +284,3 @@ def sample_grid(before: torch.Tensor | None, after: torch.Tensor, title: str, pa
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
