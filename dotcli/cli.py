@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -115,6 +118,39 @@ def job_logs() -> str:
 def run_main() -> None:
     """``dot-run [overrides]``."""
     _run_app()
+
+
+def run_entry() -> NoReturn:
+    """The ``dot-run`` console script: :func:`run_main`, then :func:`exit_without_teardown`."""
+    exit_without_teardown(run_main)
+
+
+def exit_without_teardown(main: Callable[[], object]) -> NoReturn:
+    """Run ``main``, then end the process the way the interpreter would, minus its module teardown.
+
+    Finalising a process that imported torch, SciPy and matplotlib takes about 0.8 s on 2 CPU cores (a twelfth
+    of the default run) and writes nothing: by then every record is written atomically and closed. So, when no
+    other thread or child process is still running (a launcher's pool, whose shutdown is the interpreter's
+    business): the atexit handlers (logging's flush and close), the standard streams flushed, ``os._exit`` with
+    the status ``sys.exit`` gives. Otherwise, and for any exception other than ``SystemExit``, the usual exit.
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # as the interpreter does: the message on stderr, status 1
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    import multiprocessing
+    import threading
+
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if others or multiprocessing.active_children():
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what the interpreter runs before its teardown
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def table_main(argv: list[str] | None = None) -> None:

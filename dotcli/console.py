@@ -22,7 +22,7 @@ def console_command(name: str) -> list[str]:
     if found:
         return [found]
     points = [ep for ep in metadata.entry_points(group="console_scripts") if ep.name == name]
-    target = points[0].value if points else {"dot-run": "dotcli.cli:run_main"}.get(name)
+    target = points[0].value if points else {"dot-run": "dotcli.cli:run_entry"}.get(name)
     if target is None:
         raise FileNotFoundError(f"console script {name!r} is not installed with this Python ({sys.executable})")
     module, func = target.split(":")
