@@ -87,7 +87,7 @@ class SGD:
 
 
 class Adam:
-    """Adam(lr=eps, betas=(0, 0.9), eps=1e-8) on one tensor (the official 2-D demo's optimizer).
+    """Adam (Kingma & Ba 2015, Alg. 1) with lr=eps, betas=(0, 0.9), eps=1e-8 on one tensor (the 2-D demo's optimizer).
 
     The same operations, in the same order, as ``torch.optim.Adam``'s single-tensor path, so the iterates are
     bit-identical on the CPU; written out because the first ``torch.optim`` step imports ``torch._dynamo``,
