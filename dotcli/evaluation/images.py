@@ -120,10 +120,12 @@ class ImageEvaluation(Evaluation):
             self.reference = reference_statistics(dataset, self.extractor, cache_dir, need_features=self.use_kid,
                                                   batch_size=self.feature_batch_size)
             if host_idle_while_sampling(device):
-                # the reference's eigendecomposition (seconds for 2048-d) runs on the idle host while the device
-                # samples
-                self._fid_pending = ThreadPoolExecutor(max_workers=1).submit(
-                    prepare_fid_reference, self.reference.mu, self.reference.sigma, eps=self.fid_eps)
+                # the reference's check and factorisation (2048-d) run on the idle host while the device samples;
+                # shutdown(wait=False): the worker thread ends with its one task, so no thread outlives the run
+                pool = ThreadPoolExecutor(max_workers=1)
+                self._fid_pending = pool.submit(prepare_fid_reference, self.reference.mu, self.reference.sigma,
+                                                eps=self.fid_eps)
+                pool.shutdown(wait=False)
         self._grid: dict[str, torch.Tensor | None] | None = None
         self._saved: list[tuple[np.ndarray, np.ndarray | None, int]] = []
         self._samples_file: str | None = None
