@@ -66,7 +66,7 @@ def _fail(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> N
 
 def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
     from dotcli.preflight import clear_skip, skip_if_unavailable
-    from dotcli.run import run, validate  # imported here: `dot-run --help` and config errors stay fast
+    from dotcli.runner import run, validate  # imported here: `dot-run --help` and config errors stay fast
 
     try:
         validate(cfg)  # a bad config fails before the pre-flight checks (never skipped as 'missing')

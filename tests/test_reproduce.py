@@ -213,7 +213,7 @@ def test_preflight_names_every_missing_input(tmp_path):
 
 def test_image_records_through_the_runner_make_the_wide_table_and_step_figure(tmp_path):
     """Real image records (random DCGAN, tiny feature extractor, fake CIFAR files) -> IS/FID cells, protocol, figure."""
-    from dotcli.run import run
+    from dotcli.runner import run
     from dotcli.tables import tabulate
     from tests.data.fake import write_fake_cifar10
     from tests.metrics.tiny import TINY, register_tiny

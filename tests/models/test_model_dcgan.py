@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from dotcli import DotcliError
 from dotcli.models.dcgan import DCGANGenerator, SNDCGANDiscriminator, WGANDiscriminator, load_random_dcgan_pair
-from dotcli.run import load_pair
+from dotcli.runner import load_pair
 from tests.models import chainer_specs as specs
 
 CONFIGS = Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model"
