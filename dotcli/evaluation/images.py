@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from dotcli import DotcliError
 from dotcli.data.images import to_float255, to_uint8
@@ -39,6 +38,7 @@ from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
 from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
+from dotcli.progress import counter
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
 
@@ -136,8 +136,7 @@ class ImageEvaluation(Evaluation):
         self.trial = trial
         self._n_trial = 0
         self._scored: dict[Any, _Scored] = {}
-        self._bar = tqdm(total=self.expected_samples, unit="img", desc=f"trial {trial}", disable=None,
-                         dynamic_ncols=True, leave=False)
+        self._bar = counter(self.expected_samples, f"trial {trial}")
 
     def _features(self, images: torch.Tensor) -> Features:
         assert self.extractor is not None

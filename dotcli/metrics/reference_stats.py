@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from dotcli import DotcliError
 from dotcli.metrics.extractors import FeatureExtractor
 from dotcli.metrics.fidelity import MeanCov
+from dotcli.progress import counter
 from dotcli.records import write_atomic
 
 CACHE_FORMAT = 1  # bump when what is stored (or how it is computed) changes
@@ -73,7 +73,7 @@ def extract_in_batches(extractor: FeatureExtractor, batches: Iterator[torch.Tens
                        desc: str, keep_features: bool) -> tuple[MeanCov, np.ndarray | None]:
     """Stream uint8 batches through ``extractor`` into a :class:`MeanCov` (and keep features if asked)."""
     stats, kept = MeanCov(), []
-    with tqdm(total=total, unit="img", desc=desc, disable=None, dynamic_ncols=True) as bar:
+    with counter(total, desc) as bar:
         for images in batches:
             pool = extractor(images).pool
             stats.update(pool)
