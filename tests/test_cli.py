@@ -122,7 +122,8 @@ def test_failed_rerun_keeps_the_finished_record(fast_run, tmp_path):
 
 def test_help_and_cfg(tmp_path):
     help_ = dot_run("--help", cwd=tmp_path)
-    assert help_.returncode == 0 and "method: ddls, dgflow, dot, dot_local, drs, mh, naive, none" in help_.stdout
+    assert help_.returncode == 0
+    assert "  method          ddls, dgflow, dot, dot_local, drs, mh, naive, none" in help_.stdout
     cfg = dot_run("method=naive", "--cfg", "job", cwd=tmp_path)
     assert cfg.returncode == 0 and "_target_: dotcli.samplers.naive.NaiveSampler" in cfg.stdout
 
