@@ -147,7 +147,8 @@ def _alternatives(cfg: DictConfig) -> str:
     if cfg.dataset.get("kind", "toy") == "toy":
         return "model=dotcli_wgangp (shipped inside dotcli)"
     return ("model=collections_sngan model.checkpoint=/path/to/model.pt (a pytorch-gan-collections SNGAN of your "
-            "own), or model=random_dcgan32 (random weights, meaningless samples) to try the pipeline")
+            "own), or model=random_dcgan32 metrics=none (random weights: flat grey samples, seconds on a CPU) to try "
+            "the pipeline")
 
 
 def recipe(cfg: DictConfig, missing: list[Missing]) -> str:

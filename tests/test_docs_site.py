@@ -126,3 +126,35 @@ def test_the_readme_is_a_landing_page():
     assert not missing, f"README.md links to files that do not exist: {missing}"
     for page in ("getting-started", "running", "api", "extending"):
         assert f"docs/{page}.md" in readme, page
+
+
+def test_the_try_the_pipeline_command_is_quick_and_grey(tmp_path):
+    import time
+
+    import numpy as np
+
+    from tests.inprocess import dot_run_in_process
+
+    section = (DOCS / "images.md").read_text().split('<a id="try-the-pipeline"></a>', 1)[1]
+    command = commands_of(section)[0]
+    assert command.startswith("dot-run dataset=cifar10 model=random_dcgan32 metrics=none")
+    start = time.perf_counter()
+    proc = dot_run_in_process(*shlex.split(command)[1:], "save_samples=true", "hydra.run.dir=try", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert time.perf_counter() - start < 120  # seconds on 2 cores (the 512-wide default took ~3 minutes)
+    record = json_of(tmp_path / "try" / "result.json")
+    assert record["config"]["model"]["ch"] == 64 and (tmp_path / "try" / "samples_grid.png").is_file()
+    with np.load(tmp_path / "try" / "samples.npz") as saved:
+        images = saved["x"].astype(float)
+    assert abs(images.mean() - 127.5) < 8 and images.std() < 8  # what the page says: flat mid-grey tiles
+
+
+def commands_of(text: str) -> list[str]:
+    blocks = re.findall(r"^```bash\n(.*?)^```", text, flags=re.M | re.S)
+    return [re.sub(r"\s+#.*$", "", ln).strip() for b in blocks for ln in b.splitlines() if ln.strip()]
+
+
+def json_of(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
