@@ -11,12 +11,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,launchers,docs]"
 	touch $(STAMP)
 
-## run: install, then run the embedded default (25 Gaussians, DOT, shipped checkpoints; no downloads)
+## run: install, then run the embedded default (25 Gaussians, DOT, shipped checkpoints; no downloads). The console
+## scripts are then in .venv/bin, not on PATH: the last line (on stderr) says how to call them.
 run: $(STAMP)
 	$(BIN)/dot-run
-
-## run: after it, the console scripts are in .venv/bin: `source .venv/bin/activate` (then `dot-run ...`) or call
-## `.venv/bin/dot-run ...` directly.
+	@echo "next: source $(VENV)/bin/activate, then dot-run --help (or call $(BIN)/dot-run directly)" >&2
 
 ## test: install, then ruff, the documentation site (make docs) and the whole test suite (offline, CPU), one
 ## pytest-xdist worker per core (one torch thread each: tests/conftest.py); an idle worker takes tests queued for a
