@@ -61,6 +61,14 @@ def test_run_returns_the_record_dot_run_writes(tmp_path):
     assert record["metrics"] == by_cli["metrics"]
 
 
+def test_run_defaults_to_dot_runs_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    record = dotcli.run("method=none", "trials=1", "n_samples=50")
+    written = list((tmp_path / "runs").glob("*/*_gaussians25_dotcli_wgangp_none_*/result.json"))
+    assert len(written) == 1 and json.loads(written[0].read_text()) == record
+    assert "hydra" not in record["config"]
+
+
 def test_evaluate_takes_arrays_and_batches():
     points = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
     whole = dotcli.evaluate(points, "dataset=gaussians25", "device=cpu")
