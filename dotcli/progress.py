@@ -1,7 +1,7 @@
 """Progress on stderr so a long run never looks hung: a transient tqdm bar on a terminal; plain lines elsewhere
 (logs, CI, pipes), as tqdm-style tools do off a terminal: ``dot-run: trials 3/10 (30%), 2.1 s``.
 
-Off a terminal, the outermost loop (the trials of a run) and every sample counter (images scored) print a line
+Off a terminal, the run's own loop (its trials: ``outer=True``) and every sample counter (images scored) print a line
 each time another :data:`PLAIN_EVERY_FRACTION` of their total is done; every reporter also prints one when
 :data:`PLAIN_EVERY_S` seconds have passed since the last line of any, so inner loops (refinement steps) speak
 only when a run would otherwise be silent that long. ``DOTCLI_PROGRESS=0`` silences both kinds.
@@ -22,7 +22,7 @@ PLAIN_EVERY_FRACTION = 0.1
 #: ... and a line from any reporter this many seconds after the last line
 PLAIN_EVERY_S = 30.0
 
-_state = {"depth": 0, "last_line": time.monotonic()}  # open reporters; when the last plain line was printed
+_state = {"last_line": time.monotonic()}  # when the last plain line was printed (by any reporter)
 
 
 def _enabled() -> bool:
@@ -47,8 +47,6 @@ class PlainProgress:
         self.every_s, self.clock, self.stream = every_s, clock, stream
         self.start = clock()
         self.done = self.shown = 0
-        _state["depth"] += 1
-        self.open = True
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -61,9 +59,7 @@ class PlainProgress:
             _state["last_line"], self.shown = now, self.done
 
     def close(self) -> None:
-        if self.open:
-            _state["depth"] -= 1
-            self.open = False
+        """Nothing to release (plain lines hold no terminal state); kept so it replaces a tqdm bar."""
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -97,8 +93,9 @@ def counter(total: int | None, desc: str, unit: str = "img") -> Any:
     return PlainProgress(total, desc, unit=unit, by_fraction=True)
 
 
-def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
-    """``items`` with progress named ``desc`` (trials of a run, steps of a refinement) on stderr."""
+def progress(items: Iterable[T], desc: str, total: int | None = None, outer: bool = False) -> Iterable[T]:
+    """``items`` with progress named ``desc`` (trials of a run, steps of a refinement) on stderr. ``outer``: the
+    run's own loop (off a terminal: a line every tenth); others speak off a terminal only after 30 s of silence."""
     if not _enabled():
         return items
     if sys.stderr.isatty():
@@ -110,7 +107,7 @@ def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterabl
             total = len(items)  # type: ignore[arg-type]
         except TypeError:
             total = None
-    return _plain_iter(items, PlainProgress(total, desc, by_fraction=_state["depth"] == 0))
+    return _plain_iter(items, PlainProgress(total, desc, by_fraction=outer))
 
 
 def _plain_iter(items: Iterable[T], reporter: PlainProgress) -> Iterator[T]:

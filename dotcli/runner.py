@@ -259,7 +259,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
         job = setup(cfg)
     except DotcliError as exc:  # a missing file: name everything missing, with how to get it
         raise explain_missing(cfg, exc) from exc
-    trials = [run_trial(cfg, job, trial, timer) for trial in progress(range(cfg.trials), "trials")]
+    trials = [run_trial(cfg, job, trial, timer) for trial in progress(range(cfg.trials), "trials", outer=True)]
     title = f"{cfg.dataset.name} / {cfg.model.name} / {job.sampler.name}"
     figures = job.evaluation.save_figures(out_dir, title)
     record = make_record(cfg, job, trials, timer, figures, resolved)

@@ -1,11 +1,16 @@
 """Refine the samples of a GAN of your own with dotcli's Python API.
 
-A small generator and discriminator are defined here, trained for a few seconds on the 25-Gaussians mixture
+A small generator and discriminator are defined here, trained for some seconds on the 25-Gaussians mixture
 (the DOT paper's 2-D benchmark), then their samples are refined with DOT (Tanaka 2019, Alg. 1: target space)
 and scored before and after: HQ (fraction of samples within 4 std of a mode), modes covered, and EMD to fresh data.
 
-    python examples/your_own_gan.py              # ~10 s on 2 CPU cores
-    python examples/your_own_gan.py --seconds 30 # a better GAN to start from
+    python examples/your_own_gan.py               # 2000 training steps: about 20 s of one CPU core
+    python examples/your_own_gan.py --seconds 5   # train for 5 s of wall time instead (depends on the machine)
+
+With the default 2000 steps (seed 0, one torch thread) it prints
+    G(z)  HQ 0.226  modes 19/25  EMD 0.224
+    DOT   HQ 0.428  modes 25/25  EMD 0.203
+DOT moves the generator's samples onto the modes its discriminator favours, keeping them spread over all 25.
 
 Nothing here is dotcli-specific except the last few lines: ``dotcli.ModelPair`` wraps any torch modules.
 """
@@ -36,14 +41,15 @@ def mlp(n_in: int, n_out: int, width: int = 128) -> nn.Sequential:
                          nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_out))
 
 
-def train(G: nn.Module, D: nn.Module, z_dim: int, seconds: float, seed: int) -> int:
-    """Non-saturating GAN training for ``seconds`` of wall time; returns the number of steps taken."""
+def train(G: nn.Module, D: nn.Module, z_dim: int, seconds: float, seed: int, max_steps: int | None = None) -> int:
+    """Non-saturating GAN training for ``seconds`` of wall time (or exactly ``max_steps`` steps: the same GAN on
+    any machine); returns the number of steps taken."""
     gen = torch.Generator().manual_seed(seed)
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.9))
     bce = nn.functional.binary_cross_entropy_with_logits
     start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
+    while (steps < max_steps) if max_steps is not None else (time.perf_counter() - start < seconds):
         real = mixture(256, gen)
         fake = G(torch.randn(256, z_dim, generator=gen))
         d_real, d_fake = D(real), D(fake.detach())
@@ -62,7 +68,8 @@ def train(G: nn.Module, D: nn.Module, z_dim: int, seconds: float, seed: int) -> 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="training time (default 5)")
+    parser.add_argument("--steps", type=int, default=2000, help="training steps (default 2000: the same GAN anywhere)")
+    parser.add_argument("--seconds", type=float, default=None, help="train for this wall time instead of --steps")
     parser.add_argument("--n", type=int, default=1000, help="samples to refine and score (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -70,8 +77,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     torch.manual_seed(args.seed)
     z_dim = 2
     G, D = mlp(z_dim, 2), mlp(2, 1)
-    steps = train(G, D, z_dim, args.seconds, args.seed)
-    print(f"trained {steps} steps in {args.seconds:g} s")
+    start = time.perf_counter()
+    steps = train(G, D, z_dim, args.seconds or 0.0, args.seed, None if args.seconds else args.steps)
+    print(f"trained {steps} steps in {time.perf_counter() - start:.1f} s")
 
     # Your modules, as dotcli sees them: D returns a raw logit (no sigmoid) of a non-saturating GAN.
     pair = dotcli.ModelPair(G=G, D=D, z_dim=z_dim, prior="normal", d_output="logit", sample_range=(-2.0, 2.0))

@@ -50,15 +50,13 @@ def test_sample_counters_name_their_unit(monkeypatch):
     assert out.getvalue() == "dot-run: trial 0 500/1000 img (50%), 0.0 s\n"
 
 
-def test_off_a_terminal_the_outer_loop_reports_and_the_inner_one_waits(capsys, monkeypatch):
+def test_off_a_terminal_the_runs_loop_reports_and_the_inner_one_waits(capsys, monkeypatch):
     monkeypatch.setenv("DOTCLI_PROGRESS", "1")
     monkeypatch.setitem(progress_module._state, "last_line", float("inf"))  # no 30-s lines in this test
-    monkeypatch.setitem(progress_module._state, "depth", 0)
-    for _ in progress(range(4), "trials"):
+    for _ in progress(range(4), "trials", outer=True):
         assert list(progress(range(50), "target steps")) == list(range(50))
     err = capsys.readouterr().err.splitlines()  # pytest's captured stderr is not a terminal
     assert [line.split(",")[0] for line in err] == [f"dot-run: trials {n}/4 ({n * 25}%)" for n in range(1, 5)]
-    assert progress_module._state["depth"] == 0  # every reporter closed
 
 
 def test_dotcli_progress_0_silences(capsys, monkeypatch):
