@@ -113,18 +113,19 @@ def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
 
 
 def weights_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
-    """The Inception weights, when this cell scores images with them."""
-    from dotcli.metrics.extractors import INCEPTION, resolve_inception_weights
+    """The feature extractor's weights (the Inception's, DINOv2's, CLIP's), when this cell scores images."""
+    from dotcli.metrics.extractors import INCEPTION, resolve_extractor_weights
 
     m = cfg.metrics
     if cfg.dataset.get("kind", "toy") == "toy" or not m.get("evaluate", True):
         return []
-    if str(m.get("feature_extractor", INCEPTION)) != INCEPTION:
-        return []
+    name = str(m.get("feature_extractor", INCEPTION))
     try:
-        resolve_inception_weights(m.get("inception_weights"), allow_download)
+        resolve_extractor_weights(name, weights=m.get("inception_weights"),
+                                  extractor_weights=m.get("feature_extractor_weights"), allow_download=allow_download)
     except DotcliError as exc:
-        return [Missing("Inception weights missing", str(exc))]
+        what = "Inception" if name == INCEPTION else name
+        return [Missing(f"{what} weights missing", str(exc))]
     return []
 
 

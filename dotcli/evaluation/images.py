@@ -116,7 +116,8 @@ class ImageEvaluation(Evaluation):
             # built now, before any sampling: a missing weights file or dataset fails the run at once
             self.extractor = make_feature_extractor(
                 str(m.get("feature_extractor", INCEPTION)), device=device, fid_backend=self.fid_backend,
-                weights=m.get("inception_weights"), allow_download=allow_download)
+                weights=m.get("inception_weights"), allow_download=allow_download,
+                extractor_weights=m.get("feature_extractor_weights"))
             self.reference = reference_statistics(dataset, self.extractor, cache_dir, need_features=self.use_kid,
                                                   batch_size=self.feature_batch_size)
             if host_idle_while_sampling(device):
@@ -249,13 +250,15 @@ class ImageEvaluation(Evaluation):
                 "reference_set": getattr(self.dataset, "reference_set", None),
                 "reference_stats": self.reference.describe(),
                 "feature_extractor": self.extractor.identity(),
+                "resize": getattr(self.extractor, "resize", None),
                 "fid_backend": self.fid_backend,
                 "fid_eps": self.fid_eps,
                 "is_splits": self.is_splits,
                 "samples_per_trial": self._n_trial,
             })
             if not self.extractor.has_logits:
-                out["is"] = "unavailable: the feature extractor has no logits"
+                out["is"] = (f"not computed: {self.extractor.name} gives no class logits (IS only from an Inception "
+                             "or a classifier; an embedding is not a class distribution)")
             if self.use_kid:
                 out["kid"] = {"subsets": self.kid_subsets, "subset_size": min(
                     self.kid_subset_size, self._n_trial or self.kid_subset_size, self.reference.n),
