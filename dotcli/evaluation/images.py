@@ -38,7 +38,13 @@ from dotcli.data.images import to_float255, to_uint8
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
-from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
+from dotcli.metrics.intra_fid import intra_fid
+from dotcli.metrics.reference_stats import (
+    ClassReferenceStats,
+    ReferenceStats,
+    class_reference_statistics,
+    reference_statistics,
+)
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
 
@@ -103,6 +109,10 @@ class ImageEvaluation(Evaluation):
         self.fid_eps = float(m.get("fid_eps", 0.0) or 0.0)
         self.fid_backend = str(m.get("fid_backend", "torch-fidelity"))
         self.feature_batch_size = int(m.get("feature_batch_size", 250))
+        self.use_intra_fid = bool(m.get("intra_fid", False))
+        self.cache_dir = cache_dir
+        self.class_reference: ClassReferenceStats | None = None
+        self._intra: list[dict[str, Any]] = []  # per trial: samples and FID per class
         self.save_samples = bool(save_samples)
         self.expected_samples = expected_samples
         self.grid_size = int(grid_size)
@@ -127,16 +137,44 @@ class ImageEvaluation(Evaluation):
                 self._fid_pending = pool.submit(prepare_fid_reference, self.reference.mu, self.reference.sigma,
                                                 eps=self.fid_eps)
                 pool.shutdown(wait=False)
+        if self.evaluate and self.use_intra_fid and getattr(dataset, "reference_labels", None) is None:
+            raise DotcliError(f"metrics.intra_fid=true: dataset {getattr(dataset, 'name', dataset)!r} gives no "
+                              "class labels for its reference set")
         self._grid: dict[str, torch.Tensor | None] | None = None
         self._saved: list[tuple[np.ndarray, np.ndarray | None, int]] = []
         self._samples_file: str | None = None
         self._n_trial = 0
+
+    def check_pair(self, pair: Any) -> None:
+        """Intra-class FID needs a conditional pair whose classes are the reference set's: checked here, before
+        any sampling; then the per-class reference statistics are loaded (or computed and cached)."""
+        if not (self.evaluate and self.use_intra_fid):
+            return
+        n_classes = int(getattr(pair, "n_classes", 0) or 0)
+        if n_classes == 0:
+            raise DotcliError("metrics.intra_fid=true needs a conditional model (labels y); this model pair is "
+                              "unconditional (n_classes 0): set metrics.intra_fid=false")
+        self._class_reference()
+        assert self.class_reference is not None
+        if n_classes != self.class_reference.n_classes:
+            raise DotcliError(f"metrics.intra_fid: the model has {n_classes} classes but the reference set "
+                              f"{getattr(self.dataset, 'name', '')} has {self.class_reference.n_classes} "
+                              "labelled classes")
+
+    def _class_reference(self) -> ClassReferenceStats:
+        if self.class_reference is None:
+            assert self.extractor is not None
+            self.class_reference = class_reference_statistics(self.dataset, self.extractor, self.cache_dir,
+                                                              batch_size=self.feature_batch_size)
+        return self.class_reference
 
     # ---------------------------------------------------------------- streaming
     def start_trial(self, trial: int, gen: torch.Generator) -> None:
         self.trial = trial
         self._n_trial = 0
         self._scored: dict[Any, _Scored] = {}
+        self._class_feats: list[torch.Tensor] = []
+        self._class_labels: list[torch.Tensor] = []
         self._bar = tqdm(total=self.expected_samples, unit="img", desc=f"trial {trial}", disable=None,
                          dynamic_ncols=True, leave=False)
 
@@ -171,6 +209,12 @@ class ImageEvaluation(Evaluation):
                     feats = self._features(images)
                     done.append((images, feats))
                 self._scored.setdefault(key, _Scored()).add(feats, self.use_kid)
+                if key == "x" and self.use_intra_fid:  # intra-FID of the output only, from the same features
+                    if batch.y is None:
+                        raise DotcliError("metrics.intra_fid=true but the sampler produced no labels y "
+                                          "(unconditional model)")
+                    self._class_feats.append(feats.pool.float())
+                    self._class_labels.append(batch.y.detach().to(feats.pool.device).long())
         self._bar.update(len(u))
 
     def _collect_grid(self, u: torch.Tensor, x_init: torch.Tensor | None) -> None:
@@ -211,6 +255,15 @@ class ImageEvaluation(Evaluation):
         if self._n_trial < 2:
             raise DotcliError(f"trial {self.trial} produced {self._n_trial} sample(s); IS/FID need at least 2")
         metrics = self._score(self._scored["x"])
+        if self.use_intra_fid:
+            ref = self._class_reference()
+            res = intra_fid(torch.cat(self._class_feats), torch.cat(self._class_labels), ref.n_classes, ref.load,
+                            ref.counts, eps=self.fid_eps)
+            metrics["intra_fid"] = res.value
+            self._intra.append({"trial": self.trial, "classes_scored": res.classes_scored,
+                                "classes_skipped": res.classes_skipped, "samples_per_class": res.samples_per_class,
+                                "fid_per_class": res.fid_per_class})
+            self._class_feats, self._class_labels = [], []
         by_step = {key: self._score(s) for key, s in self._scored.items() if key != "x"}
         self._scored = {}
         return {"metrics": metrics, "by_step": by_step}
@@ -246,7 +299,8 @@ class ImageEvaluation(Evaluation):
         else:
             assert self.extractor is not None and self.reference is not None
             out.update({
-                "metrics": ["is", "fid"] + (["kid"] if self.use_kid else []),
+                "metrics": ["is", "fid"] + (["kid"] if self.use_kid else []) + (["intra_fid"] if self.use_intra_fid
+                                                                                 else []),
                 "reference_set": getattr(self.dataset, "reference_set", None),
                 "reference_stats": self.reference.describe(),
                 "feature_extractor": self.extractor.identity(),
@@ -257,12 +311,21 @@ class ImageEvaluation(Evaluation):
                 "samples_per_trial": self._n_trial,
             })
             if not self.extractor.has_logits:
-                out["is"] = (f"not computed: {self.extractor.name} gives no class logits (IS only from an Inception "
+                out["is"] = (f"unavailable: {self.extractor.name} gives no class logits (IS only from an Inception "
                              "or a classifier; an embedding is not a class distribution)")
             if self.use_kid:
                 out["kid"] = {"subsets": self.kid_subsets, "subset_size": min(
                     self.kid_subset_size, self._n_trial or self.kid_subset_size, self.reference.n),
                     "kernel": "polynomial (x.y/d + 1)^3"}
+            if self.use_intra_fid and self.class_reference is not None:
+                out["intra_fid"] = {
+                    "reference_split": getattr(self.dataset, "reference_set", None),
+                    "reference_limit": getattr(self.dataset, "reference_limit", None),
+                    "reference_stats": self.class_reference.describe(),
+                    "generated_labels": "the sampler's labels y (the model pair's class prior)",
+                    "mean_over": "classes with >= 2 generated and >= 2 reference images",
+                    "scored": "the output x (not the recorded steps)",
+                    "trials": self._intra}
             if self._n_trial < PROTOCOL_SAMPLES:
                 out["note"] = (f"{self._n_trial} samples per trial: IS/FID at this size are biased (FID upward) and "
                                f"not comparable to numbers computed from {PROTOCOL_SAMPLES} samples")

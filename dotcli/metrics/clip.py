@@ -18,6 +18,8 @@ class logits). Weights: :data:`URL`.
 
 from __future__ import annotations
 
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,14 @@ def architecture_of(state: dict[str, Any]) -> dict[str, int]:
             "resolution": int(conv.shape[-1]) * grid, "embed_dim": embed}
 
 
+def _is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript zip archive (it holds ``<name>/constants.pkl`` or ``<name>/code/``)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in ``path``: OpenAI's TorchScript file (recognised by its sha256) or a plain state dict."""
     from dotcli.models.loading import load_torch_weights
@@ -66,12 +76,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if sha256_of(path) == OFFICIAL_SHA256:
         # the published file itself, so its TorchScript is OpenAI's (what torch-fidelity and clip.load run)
-        return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    plain = ("a CLIP file other than OpenAI's ViT-B-32.pt (sha256 " + OFFICIAL_SHA256[:12] + "...) must be a "
+             "plain state dict: torch.save(torch.jit.load(F).state_dict(), OUT) where F is trusted")
+    if _is_torchscript(path):  # refused before torch.load, which would hand it to torch.jit.load
+        raise DotcliError(f"{path} is a TorchScript archive (it can run code when loaded); {plain}")
     try:
         state = load_torch_weights(path, f"the {NAME} weights file")
     except DotcliError as exc:
-        raise DotcliError(f"{exc}; a CLIP file other than OpenAI's ViT-B-32.pt (sha256 {OFFICIAL_SHA256[:12]}...) "
-                          "must be a plain state dict: torch.save(torch.jit.load(F).state_dict(), OUT)") from None
+        raise DotcliError(f"{exc}; {plain}") from None
     if not isinstance(state, dict):
         raise DotcliError(f"{path} holds a {type(state).__name__}, not a CLIP state dict")
     return state
