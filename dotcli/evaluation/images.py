@@ -11,7 +11,15 @@ the logits for IS (50k x 1008 float32, about 200 MB) and, only with ``metrics.ki
 (50k x 2048 float32, about 400 MB).
 
 ``finish_trial`` returns ``is_mean``, ``is_std`` (only when the extractor has logits: never a made-up
-number), ``fid`` and, with ``metrics.kid``, ``kid_mean`` and ``kid_std``, for ``x`` and per step.
+number), ``fid`` and, with ``metrics.kid``, ``kid_mean`` and ``kid_std``, for ``x`` and per step; with
+``metrics.intra_fid`` (conditional pairs) also ``intra_fid`` for ``x``: the mean over classes of the FID of the
+samples generated with label c against the reference images of class c (per-class reference statistics
+cached, :func:`dotcli.metrics.reference_stats.class_reference_statistics`). The pool features kept for
+KID are the same ones intra-FID uses (one extraction per image, whatever the metrics).
+
+The feature space is ``metrics.feature_extractor`` (the Inception by default; ``dinov2-vit-l-14`` and
+``clip-vit-b-32`` read ``metrics.feature_extractor_weights``, docs/metrics/feature-spaces.md); the record
+says which resize it used.
 
 ``metrics.evaluate: false`` (``metrics=none``) computes nothing, loads no extractor and reads no data.
 
@@ -69,15 +77,18 @@ class _Scored:
         self.stats = MeanCov()
         self.logits: list[torch.Tensor] = []
         self.pool: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []  # class labels of the kept pool rows (intra-class FID)
 
-    def add(self, feats: Features, keep_pool: bool) -> None:
+    def add(self, feats: Features, keep_pool: bool, labels: torch.Tensor | None = None) -> None:
         # kept where the extractor ran; the metrics copy them to the host once per trial: a per-batch .cpu()
         # would make every batch wait for the device
         self.stats.update(feats.pool)
         if feats.logits is not None:
             self.logits.append(feats.logits.float())
-        if keep_pool:
+        if keep_pool:  # one feature set, handed to every feature-based metric (KID, intra-FID)
             self.pool.append(feats.pool.float())
+            if labels is not None:
+                self.labels.append(labels.detach().to(feats.pool.device).long())
 
 
 class ImageEvaluation(Evaluation):
@@ -86,8 +97,8 @@ class ImageEvaluation(Evaluation):
     Args:
         dataset: an image dataset (:class:`dotcli.data.images.ImageData`); untouched when not evaluating.
         metrics: the ``metrics`` config: ``evaluate``, ``feature_extractor``, ``fid_backend``,
-            ``inception_weights``, ``is_splits``, ``kid``, ``kid_subsets``, ``kid_subset_size``, ``fid_eps``,
-            ``feature_batch_size``.
+            ``inception_weights``, ``feature_extractor_weights``, ``is_splits``, ``kid``, ``kid_subsets``,
+            ``kid_subset_size``, ``intra_fid``, ``fid_eps``, ``feature_batch_size``.
         device: where the feature extractor runs.
         cache_dir: root of the reference-statistics cache (``paths.cache``).
         save_samples: also write the quantised output samples as ``samples.npz`` (see module docstring).
@@ -173,8 +184,6 @@ class ImageEvaluation(Evaluation):
         self.trial = trial
         self._n_trial = 0
         self._scored: dict[Any, _Scored] = {}
-        self._class_feats: list[torch.Tensor] = []
-        self._class_labels: list[torch.Tensor] = []
         self._bar = tqdm(total=self.expected_samples, unit="img", desc=f"trial {trial}", disable=None,
                          dynamic_ncols=True, leave=False)
 
@@ -208,13 +217,12 @@ class ImageEvaluation(Evaluation):
                 if feats is None:
                     feats = self._features(images)
                     done.append((images, feats))
-                self._scored.setdefault(key, _Scored()).add(feats, self.use_kid)
-                if key == "x" and self.use_intra_fid:  # intra-FID of the output only, from the same features
-                    if batch.y is None:
-                        raise DotcliError("metrics.intra_fid=true but the sampler produced no labels y "
-                                          "(unconditional model)")
-                    self._class_feats.append(feats.pool.float())
-                    self._class_labels.append(batch.y.detach().to(feats.pool.device).long())
+                intra = key == "x" and self.use_intra_fid  # intra-FID of the output only
+                if intra and batch.y is None:
+                    raise DotcliError("metrics.intra_fid=true but the sampler produced no labels y "
+                                      "(unconditional model)")
+                self._scored.setdefault(key, _Scored()).add(feats, self.use_kid or intra,
+                                                            labels=batch.y if intra else None)
         self._bar.update(len(u))
 
     def _collect_grid(self, u: torch.Tensor, x_init: torch.Tensor | None) -> None:
@@ -256,14 +264,13 @@ class ImageEvaluation(Evaluation):
             raise DotcliError(f"trial {self.trial} produced {self._n_trial} sample(s); IS/FID need at least 2")
         metrics = self._score(self._scored["x"])
         if self.use_intra_fid:
-            ref = self._class_reference()
-            res = intra_fid(torch.cat(self._class_feats), torch.cat(self._class_labels), ref.n_classes, ref.load,
-                            ref.counts, eps=self.fid_eps)
+            ref, out = self._class_reference(), self._scored["x"]
+            res = intra_fid(torch.cat(out.pool), torch.cat(out.labels), ref.n_classes, ref.load, ref.counts,
+                            eps=self.fid_eps)
             metrics["intra_fid"] = res.value
             self._intra.append({"trial": self.trial, "classes_scored": res.classes_scored,
                                 "classes_skipped": res.classes_skipped, "samples_per_class": res.samples_per_class,
                                 "fid_per_class": res.fid_per_class})
-            self._class_feats, self._class_labels = [], []
         by_step = {key: self._score(s) for key, s in self._scored.items() if key != "x"}
         self._scored = {}
         return {"metrics": metrics, "by_step": by_step}
