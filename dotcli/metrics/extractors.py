@@ -317,6 +317,10 @@ def _make_torch_fidelity(name: str, *, device: torch.device, weights: Any = None
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
     from torch_fidelity.utils import create_feature_extractor
 
+    if name.startswith("dinov2-"):  # torch-fidelity's DINOv2 always goes to GitHub through torch.hub
+        raise DotcliError(f"feature extractor {TORCH_FIDELITY_PREFIX}{name} loads its code and weights through "
+                          "torch.hub (GitHub, no local file); use metrics.feature_extractor=dinov2-vit-l-14 with "
+                          "metrics.feature_extractor_weights=PATH (dotcli's network, docs/metrics/feature-spaces.md)")
     cls = FEATURE_EXTRACTORS_REGISTRY.get(name)
     if cls is None:
         raise DotcliError(f"feature extractor {name!r} is not registered with torch-fidelity "
@@ -328,7 +332,13 @@ def _make_torch_fidelity(name: str, *, device: torch.device, weights: Any = None
         logits = None
     layers = [pool] + ([logits] if logits and logits != pool else [])
     kwargs = {"feature_extractor_weights_path": str(Path(str(weights)).expanduser())} if weights else {}
-    module = create_feature_extractor(name, layers, cuda=False, verbose=False, **kwargs)
+    try:
+        module = create_feature_extractor(name, layers, cuda=False, verbose=False, **kwargs)
+    except DotcliError:
+        raise
+    except Exception as exc:  # torch-fidelity's own checks raise ValueError/RuntimeError/NotImplementedError
+        raise DotcliError(f"torch-fidelity cannot build feature extractor {name!r} ({type(exc).__name__}: "
+                          f"{exc})") from exc
     identity = {"name": TORCH_FIDELITY_PREFIX + name, "class": f"{cls.__module__}.{cls.__qualname__}",
                 "torch_fidelity": _version("torch-fidelity"), "pool": pool, "logits": logits,
                 "weights_sha256": sha256_of(kwargs["feature_extractor_weights_path"]) if weights else None}

@@ -163,3 +163,8 @@ def test_wrong_network_and_non_state_dict_are_refused(tmp_path, tiny_dinov2):
     torch.save([torch.zeros(3)], tmp_path / "list.pth")
     with pytest.raises(DotcliError, match="not a DINOv2 state dict"):
         dinov2.load_dinov2(tmp_path / "list.pth")
+
+
+def test_torch_fidelitys_hub_dinov2_is_refused_with_the_local_route():
+    with pytest.raises(DotcliError, match="torch.hub.*metrics.feature_extractor=dinov2-vit-l-14"):
+        make_feature_extractor("torch-fidelity:dinov2-vit-l-14", extractor_weights="x.pth")
