@@ -175,8 +175,9 @@ class ImageEvaluation(Evaluation):
     def _class_reference(self) -> ClassReferenceStats:
         if self.class_reference is None:
             assert self.extractor is not None
+            dim = None if self.reference is None else int(self.reference.mu.shape[0])
             self.class_reference = class_reference_statistics(self.dataset, self.extractor, self.cache_dir,
-                                                              batch_size=self.feature_batch_size)
+                                                              batch_size=self.feature_batch_size, dim=dim)
         return self.class_reference
 
     # ---------------------------------------------------------------- streaming

@@ -20,6 +20,12 @@ The two backends run the same network; their features differ only by the resize 
 as the centre (so FID values differ slightly; published numbers mostly come from TF, which torch-fidelity
 reproduces).
 
+Other feature spaces, each in its own module, imported when named: ``dinov2-vit-l-14``
+(:mod:`dotcli.metrics.dinov2`) and ``clip-vit-b-32`` (:mod:`dotcli.metrics.clip`), both registered with
+torch-fidelity and run through its preprocessing, their weights from ``metrics.feature_extractor_weights``
+(``extractor_weights`` here) or the torch.hub cache (:func:`resolve_hub_weights`); ``fmnist-classifier``
+and ``inception-chainer-compat``. Every extractor says how it resizes (``resize``: recorded with the metrics).
+
 The hook: ``register_feature_extractor(name, factory)`` (dotcli's own registry, used by tests with a
 tiny extractor). torch-fidelity's ``register_feature_extractor`` is process-global and refuses a second
 registration of a name, and its extractors must subclass ``FeatureExtractorBase``; any extractor

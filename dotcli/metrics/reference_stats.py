@@ -175,12 +175,13 @@ def class_groups(n_classes: int, dim: int, budget: int = CLASS_MEMORY_BUDGET) ->
 
 def class_reference_statistics(dataset: LabelledReferenceData, extractor: FeatureExtractor,
                                cache_dir: str | os.PathLike, *, batch_size: int = 250,
-                               memory_budget: int = CLASS_MEMORY_BUDGET) -> ClassReferenceStats:
+                               memory_budget: int = CLASS_MEMORY_BUDGET, dim: int | None = None) -> ClassReferenceStats:
     """Load the per-class reference statistics from the cache, or compute and cache them.
 
     Keyed like :func:`reference_statistics` (dataset identity, extractor identity) plus a hash of the labels.
     Files: ``<cache>/reference_stats/<dataset>-<key>.classes/class-<c>.npz`` (``mu``, ``sigma`` float64, ``n``,
     ``key``) and ``index.json`` (written last: a directory without it is incomplete and recomputed).
+    ``dim``: the feature dimension when known (else one reference image is run through the extractor to learn it).
     """
     labels = dataset.reference_labels()
     if labels is None:
@@ -206,8 +207,9 @@ def class_reference_statistics(dataset: LabelledReferenceData, extractor: Featur
 
     t0 = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
-    probe = extractor(next(iter(dataset.reference_batches_of(np.arange(1), 1)))).pool
-    for group in class_groups(len(counts), probe.shape[1], memory_budget):
+    if dim is None:
+        dim = int(extractor(next(iter(dataset.reference_batches_of(np.arange(1), 1)))).pool.shape[1])
+    for group in class_groups(len(counts), dim, memory_budget):
         positions = np.flatnonzero((labels >= group.start) & (labels < group.stop))
         accs = {c: MeanCov() for c in group}
         done = 0
@@ -221,8 +223,8 @@ def class_reference_statistics(dataset: LabelledReferenceData, extractor: Featur
                 done += len(images)
                 bar.update(len(images))
         for c, acc in accs.items():
-            mu = acc.mean() if acc.n else np.zeros(probe.shape[1])
-            sigma = acc.cov() if acc.n >= 2 else np.zeros((probe.shape[1],) * 2)  # < 2 images: class not scorable
+            mu = acc.mean() if acc.n else np.zeros(dim)
+            sigma = acc.cov() if acc.n >= 2 else np.zeros((dim, dim))  # < 2 images: the class is not scored
             write_atomic(directory / f"class-{c:05d}.npz",
                          lambda f, mu=mu, sigma=sigma, n=acc.n: np.savez(f, mu=mu, sigma=sigma, n=n, key=key))
     meta = {**identity, "key": key, "images_per_class": [int(n) for n in counts],
