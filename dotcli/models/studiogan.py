@@ -1,0 +1,233 @@
+"""PyTorch-StudioGAN checkpoints (POSTECH-CVLab, MIT): ``model=studiogan``, ``model.config=<DATA>/<CFG>``.
+
+A StudioGAN run directory holds ``model=G-<when>-weights-step=<N>.pth`` (``{state_dict, optimizer}``),
+``model=G_ema-...`` (``{state_dict}``) and ``model=D-...`` (``{state_dict, optimizer, seed, run_name, step,
+..., best_fid}``), ``<when>`` being ``best`` or ``current``. The files carry no architecture: it follows from
+the run's config YAML, StudioGAN's defaults (``src/config.py``) and the values fixed in
+``src/models/model.py::load_generator_discriminator``. :data:`CONFIGS` writes those down per config, read
+from StudioGAN @ 947b35e; nothing of StudioGAN runs or is read at run time.
+
+Whether a run trained with mixed precision is not recorded in its files. dotcli evaluates in float32 either
+way; StudioGAN itself evaluates G with ``eval=True`` (autocast off), so for G this matches what StudioGAN
+computes; for D a mixed-precision run's training-time outputs were fp16-rounded (docs/models/studiogan.md).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from dotcli import DotcliError
+from dotcli.checkpoints import resolve_checkpoint
+from dotcli.models.biggan import BigGANDiscriminator, BigGANGenerator
+from dotcli.models.layers import SIGMA_SOURCES
+from dotcli.models.loading import cfg_get, load_state_dict_checked, load_torch_weights
+from dotcli.models.pair import ModelPair
+
+ROLES = ("G", "G_ema", "D")
+FILE_RE = re.compile(r"^model=(G|G_ema|D)-(best|current)-weights-step=(\d+)\.pth$")
+DATASETS = {"CIFAR10": "cifar10", "ImageNet": "imagenet"}  # StudioGAN DATA.name -> dotcli dataset
+
+# The extra globals a D file needs: its best_fid is a numpy float64 (numpy 2 names the module numpy._core,
+# files written under numpy 1 name it numpy.core; numpy 2 also checks the float64 dtype's class). Nothing else beyond torch's own weights-only set.
+_NUMPY_SCALAR = getattr(np, "_core", np).multiarray.scalar
+D_FILE_GLOBALS = [np.dtype, type(np.dtype(np.float64)), (_NUMPY_SCALAR, "numpy._core.multiarray.scalar"),
+                  (_NUMPY_SCALAR, "numpy.core.multiarray.scalar")]
+
+
+def _biggan(data: str, img_size: int, n_classes: int, z_dim: int, attn_g: tuple[int, ...], loss: str = "hinge",
+            conditional: bool = True) -> dict[str, Any]:
+    """A ``big_resnet`` config: G/D widths 96, shared embedding 128, SN in G and D, attention, PD, G_ema."""
+    return {"backbone": "big_resnet", "data": data, "img_size": img_size, "n_classes": n_classes,
+            "z_dim": z_dim, "g_shared_dim": 128, "g_conv_dim": 96, "d_conv_dim": 96, "attn_g_loc": attn_g,
+            "attn_d_loc": (1,), "conditional": conditional, "loss": loss}
+
+
+#: StudioGAN config -> architecture (src/configs/<DATA>/<CFG>.yaml + src/config.py defaults @ 947b35e).
+#: ``loss``: ``hinge`` (D is a critic) or ``logistic`` (StudioGAN's d_logistic: D outputs a logit).
+CONFIGS: dict[str, dict[str, Any]] = {
+    **{f"CIFAR10/{cfg}": _biggan("CIFAR10", 32, 10, 80, (2,))
+       for cfg in ("BigGAN", "BigGAN-CR", "BigGAN-ICR", "BigGAN-DiffAug", "BigGAN-LeCam", "BigGAN-DiffAug-LeCam")},
+    **{f"CIFAR10/{cfg}": _biggan("CIFAR10", 32, 10, 80, (2,), loss="logistic") for cfg in ("BigGAN-ADA", "BigGAN-APA")},
+    "CIFAR10/BigGAN-Uncond": _biggan("CIFAR10", 32, 10, 80, (2,), conditional=False),
+    # ImageNet "-256" / "-2048" name the batch size; the images are 128 px
+    **{f"ImageNet/{cfg}": _biggan("ImageNet", 128, 1000, 120, (4,))
+       for cfg in ("BigGAN-256", "BigGAN-256-TTUR", "BigGAN-2048")},
+}
+ARCH_KEYS = ("img_size", "n_classes", "z_dim", "g_shared_dim", "g_conv_dim", "d_conv_dim", "attn_g_loc",
+             "attn_d_loc", "conditional", "loss")
+
+
+class TruncatedNormalPair(ModelPair):
+    """A pair whose prior is BigGAN's truncated normal: N(0, I) restricted to ``[-t, t]^d`` (StudioGAN
+    ``utils/sample.py::truncated_normal``, scipy ``truncnorm(-t, t)``); drawn by resampling the entries outside."""
+
+    truncation: float = 0.0
+
+    def sample_z(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.z_dim, generator=gen)
+        while True:  # rejection per entry: exactly the truncated normal; the expected redraws are few for t >= 0.5
+            outside = z.abs() > self.truncation
+            count = int(outside.sum())
+            if count == 0:
+                return z.to(self.device)
+            z[outside] = torch.randn(count, generator=gen)
+
+
+def known_configs() -> str:
+    return ", ".join(CONFIGS)
+
+
+def _arch(model_cfg: Any) -> tuple[str, dict[str, Any]]:
+    name = cfg_get(model_cfg, "config")
+    if not name:
+        raise DotcliError(f"model=studiogan needs model.config=<DATA>/<CFG>; known: {known_configs()}")
+    if str(name) not in CONFIGS:
+        raise DotcliError(f"model.config={name} is not a known StudioGAN config; known: {known_configs()}")
+    arch = dict(CONFIGS[str(name)])
+    overrides = cfg_get(model_cfg, "arch_overrides", {}) or {}
+    if OmegaConf.is_config(overrides):
+        overrides = OmegaConf.to_container(overrides, resolve=True)
+    unknown = [k for k in overrides if k not in ARCH_KEYS]
+    if unknown:
+        raise DotcliError(f"model.arch_overrides.{unknown[0]} is not an architecture value; "
+                          f"allowed: {', '.join(ARCH_KEYS)}")
+    arch.update(overrides)
+    return str(name), arch
+
+
+def find_run_files(run_dir: Path) -> dict[str, Path]:
+    """The G, G_ema and D files of one StudioGAN run directory: ``best`` when present, else ``current``;
+    the highest step when a role has several."""
+    if not run_dir.is_dir():
+        raise DotcliError(f"model.checkpoint_dir={run_dir} is not a directory (expected a StudioGAN run's "
+                          "checkpoint directory or its Hugging Face URL prefix)")
+    found: dict[str, tuple[int, int, Path]] = {}
+    for path in run_dir.iterdir():
+        match = FILE_RE.match(path.name)
+        if not match or not path.is_file():
+            continue
+        role, when, step = match.group(1), match.group(2), int(match.group(3))
+        rank = (1 if when == "best" else 0, step)
+        if role not in found or rank > found[role][:2]:
+            found[role] = (*rank, path)
+    missing = [r for r in ROLES if r not in found]
+    if missing:
+        raise DotcliError(f"{run_dir} has no model={missing[0]}-best-weights-step=N.pth nor "
+                          f"model={missing[0]}-current-weights-step=N.pth (a StudioGAN run needs G, G_ema and D)")
+    return {role: found[role][2] for role in ROLES}
+
+
+def _download_run(prefix: str, model_cfg: Any, paths: Any) -> dict[str, Path]:
+    """A published run (``model.runs`` entry with this URL prefix): each file fetched once, sha256-checked."""
+    runs = cfg_get(model_cfg, "runs", {}) or {}
+    base = prefix.rstrip("/")
+    for run_name, run in runs.items():
+        if str(cfg_get(run, "url", "")).rstrip("/") != base:
+            continue
+        files = {}
+        for role in ROLES:
+            spec = cfg_get(cfg_get(run, "files", {}), role)
+            if spec is None:
+                raise DotcliError(f"model.runs.{run_name} lists no {role} file")
+            name = str(cfg_get(spec, "name"))
+            url = f"{base}/{name.replace('=', '%3D')}"
+            local = {"name": f"studiogan/{run_name}/{name}", "url": url, "sha256": cfg_get(spec, "sha256")}
+            files[role] = resolve_checkpoint(local, paths)
+        return files
+    known = ", ".join(str(cfg_get(r, "url")) for r in runs.values()) or "none"
+    raise DotcliError(f"model.checkpoint_dir={prefix} is not a run listed in model.runs (only listed runs have "
+                      f"the sha256 dotcli checks downloads against; listed: {known}); download the three files "
+                      "yourself and pass their directory")
+
+
+def _read(path: Path, role: str) -> dict[str, Any]:
+    with torch.serialization.safe_globals(D_FILE_GLOBALS if role == "D" else []):
+        blob = load_torch_weights(path, f"StudioGAN {role} file")
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
+        raise DotcliError(f"StudioGAN {role} file {path} has no 'state_dict' dict (found "
+                          f"{type(blob).__name__}{': ' + ', '.join(map(str, blob))[:80] if isinstance(blob, dict) else ''})")
+    return blob
+
+
+def _check_size(state: dict[str, torch.Tensor], key: str, axis: int, expected: int, what: str, source: str,
+                config: str) -> None:
+    tensor = state.get(key)
+    if tensor is not None and tensor.dim() > axis and tensor.shape[axis] != expected:
+        raise DotcliError(f"{source} does not fit model.config={config}: {key} has shape {tuple(tensor.shape)}, "
+                          f"the config implies {what} {expected}")
+
+
+def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
+    """The pair of one StudioGAN run: ``model.config``, ``model.checkpoint_dir`` (directory or URL prefix of a run
+    in ``model.runs``), ``model.generator`` (G_ema | G), ``model.truncation`` (null | t > 0), ``model.sigma_source``
+    (stored | exact), ``model.d_output`` (null: from the config's loss), ``model.arch_overrides``."""
+    config, arch = _arch(model_cfg)
+    expected_dataset = DATASETS[arch.get("data", config.split("/")[0])]
+    if dataset != expected_dataset:
+        raise DotcliError(f"model.config={config} was trained on {expected_dataset}, but dataset={dataset}; "
+                          f"use dataset={expected_dataset}")
+    generator = str(cfg_get(model_cfg, "generator", "G_ema"))
+    if generator not in ("G_ema", "G"):
+        raise DotcliError(f"model.generator={generator} is not valid; expected G_ema or G")
+    sigma_source = str(cfg_get(model_cfg, "sigma_source", "stored"))
+    if sigma_source not in SIGMA_SOURCES:
+        raise DotcliError(f"model.sigma_source={sigma_source} is not valid; expected stored or exact")
+    truncation = cfg_get(model_cfg, "truncation")
+    if truncation is not None and (isinstance(truncation, bool) or not isinstance(truncation, (int, float))
+                                   or not truncation > 0):
+        raise DotcliError(f"model.truncation={truncation} is not valid; expected null (N(0, I)) or a threshold > 0")
+    loss = str(arch["loss"])
+    d_output = str(cfg_get(model_cfg, "d_output", "critic" if loss == "hinge" else "logit"))
+    if d_output not in ("critic", "logit"):
+        raise DotcliError(f"model.d_output={d_output} is not valid; expected critic or logit")
+    source = cfg_get(model_cfg, "checkpoint_dir")
+    if not source:
+        raise DotcliError("model=studiogan needs model.checkpoint_dir=DIR (a StudioGAN run's directory with its "
+                          "model=G-, model=G_ema- and model=D-...pth files) or a run's Hugging Face URL prefix")
+    source = str(source)
+    if source.startswith(("http://", "https://")):
+        files = _download_run(source, model_cfg, paths)
+    else:
+        files = find_run_files(Path(source).expanduser())
+
+    n_classes, size, conditional = int(arch["n_classes"]), int(arch["img_size"]), bool(arch["conditional"])
+    G = BigGANGenerator(img_size=size, z_dim=int(arch["z_dim"]), shared_dim=int(arch["g_shared_dim"]),
+                        conv_dim=int(arch["g_conv_dim"]), n_classes=n_classes, attn_loc=tuple(arch["attn_g_loc"]),
+                        conditional=conditional, sigma_source=sigma_source)
+    D = BigGANDiscriminator(img_size=size, conv_dim=int(arch["d_conv_dim"]), n_classes=n_classes,
+                            attn_loc=tuple(arch["attn_d_loc"]), conditional=conditional, sigma_source=sigma_source)
+    g_blob = _read(files[generator], generator)
+    d_blob = _read(files["D"], "D")
+    g_state, d_state = dict(g_blob["state_dict"]), dict(d_blob["state_dict"])
+    if conditional:
+        _check_size(g_state, "shared.weight", 0, n_classes, "classes", str(files[generator]), config)
+        _check_size(d_state, "embedding.weight_orig", 0, n_classes, "classes", str(files["D"]), config)
+    _check_size(g_state, "linear0.weight_orig", 1, G.chunk, "a z chunk of", str(files[generator]), config)
+    load_state_dict_checked(G, g_state, f"{files[generator]} (model.config={config})")
+    load_state_dict_checked(D, d_state, f"{files['D']} (model.config={config})")
+
+    notes: dict[str, Any] = {
+        "studiogan_config": config, "generator": generator, "files": {r: files[r].name for r in (generator, "D")},
+        "spectral_norm": ("sigma = u^T W v from the stored weight_u/weight_v (torch eval mode)"
+                          if sigma_source == "stored" else "exact largest singular value (sigma_source=exact)"),
+        "precision": "float32 (whether the run trained with mixed precision is not recorded in its files)",
+    }
+    for key in ("run_name", "best_fid", "best_step", "step"):
+        value = d_blob.get(key)
+        if isinstance(value, (str, int, float, np.floating, np.integer)) and not isinstance(value, bool):
+            notes[key] = value.item() if isinstance(value, np.generic) else value
+    common = dict(G=G, D=D, z_dim=int(arch["z_dim"]), prior="normal", n_classes=n_classes if conditional else 0,
+                  d_output=d_output, sample_range=(-1.0, 1.0), name=str(cfg_get(model_cfg, "name", "studiogan")),
+                  notes=notes)
+    if truncation is None:
+        return ModelPair(**common)
+    notes["prior"] = f"truncated normal on [-{truncation}, {truncation}] (model.truncation)"
+    pair = TruncatedNormalPair(**common)
+    pair.truncation = float(truncation)
+    return pair

@@ -1,0 +1,150 @@
+"""Write the StudioGAN test fixtures: random-weight networks built and run by PyTorch-StudioGAN's own code.
+
+Repository: https://github.com/POSTECH-CVLab/PyTorch-StudioGAN at commit
+947b35e9835b67860fdce44d337f6d7fee7c8db3 (MIT licence; its StyleGAN2 parts under NVIDIA's licence).
+Configs: src/configs/CIFAR10/BigGAN.yaml, src/configs/ImageNet/BigGAN-256.yaml (widths reduced, below).
+
+For each config the script
+1. builds G, G_ema and D with ``config.Configurations(cfg)`` and ``models.model.load_generator_discriminator``
+   (StudioGAN's own code, on the CPU, float32), widths reduced so the fixtures stay small;
+2. perturbs every parameter (biases and the attention gains start at zero, which would leave paths
+   untested), takes two SGD steps on a hinge loss with StudioGAN's ``Ema`` update, then runs a few
+   training-mode forwards so the spectral-norm vectors and batch-norm statistics are those of the weights;
+3. saves the three files exactly as StudioGAN's ``worker.save`` does (``model=G-best-weights-step=N.pth``:
+   ``{state_dict, optimizer}``; G_ema: ``{state_dict}``; D: ``{state_dict, optimizer, seed, run_name, step,
+   epoch, topk, aa_p, best_step, best_fid (numpy float64), best_fid_ckpt, lecam_emas}``);
+4. writes ``expected.pt``: inputs z, y, x and, from StudioGAN's eval-mode networks, ``G_ema(z, y, eval=True)``,
+   ``D(x, y)["adv_output"]`` and the gradient of its sum with respect to x.
+
+Only numbers are written (state dicts, tensors, the D file's plain fields); never StudioGAN's source.
+Run (StudioGAN checked out at STUDIOGAN, its extra packages importable):
+    PYTHONPATH=$STUDIOGAN/src:<deps> python scripts/make_studiogan_fixtures.py --studiogan $STUDIOGAN
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+COMMIT = "947b35e9835b67860fdce44d337f6d7fee7c8db3"
+OUT = Path(__file__).resolve().parents[1] / "tests" / "models" / "fixtures" / "studiogan"
+STEP = 2
+
+# fixture name -> (StudioGAN config file, reduced-width overrides of MODEL / DATA, batch size)
+FIXTURES = {
+    "CIFAR10-BigGAN": ("CIFAR10/BigGAN.yaml", {"g_conv_dim": 8, "d_conv_dim": 8, "g_shared_dim": 16}, {}, 4),
+    "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256.yaml", {"g_conv_dim": 4, "d_conv_dim": 8, "g_shared_dim": 8},
+                            {"num_classes": 20}, 2),
+}
+
+
+def build(studiogan: Path, cfg_file: str, model_over: dict, data_over: dict):
+    sys.path.insert(0, str(studiogan / "src"))
+    import config  # noqa: PLC0415  (StudioGAN's own modules)
+    import models.model  # noqa: PLC0415
+
+    cfgs = config.Configurations(str(studiogan / "src" / "configs" / cfg_file))
+    for key, value in model_over.items():
+        setattr(cfgs.MODEL, key, value)
+    for key, value in data_over.items():
+        setattr(cfgs.DATA, key, value)
+    cfgs.RUN.mixed_precision = False
+    Gen, _, _, Dis, Gen_ema, _, _, ema = models.model.load_generator_discriminator(
+        DATA=cfgs.DATA, OPTIMIZATION=cfgs.OPTIMIZATION, MODEL=cfgs.MODEL, STYLEGAN=cfgs.STYLEGAN,
+        MODULES=cfgs.MODULES, RUN=cfgs.RUN, device="cpu", logger=None)
+    return cfgs, Gen, Dis, Gen_ema, ema
+
+
+def sample_z_y(cfgs, n: int, gen: torch.Generator):
+    z = torch.randn(n, cfgs.MODEL.z_dim, generator=gen)
+    y = torch.randint(0, cfgs.DATA.num_classes, (n,), generator=gen)
+    return z, y
+
+
+def make(name: str, studiogan: Path, seed: int) -> None:
+    cfg_file, model_over, data_over, n = FIXTURES[name]
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    cfgs, Gen, Dis, Gen_ema, ema = build(studiogan, cfg_file, model_over, data_over)
+    with torch.no_grad():
+        for net in (Gen, Dis):
+            for pname, p in net.named_parameters():
+                if pname.endswith(".sigma"):
+                    p.fill_(0.7)  # attention gain: zero at init
+                else:
+                    p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    ema.decay, ema.start_iter = 0.0, 0
+    ema.update(0)  # G_ema starts as a copy of the perturbed G, then follows it with decay 0.5
+    ema.decay = 0.5
+    # plain SGD (no per-parameter state): the files keep StudioGAN's "optimizer" key at a fraction of Adam's size
+    g_opt = torch.optim.SGD(Gen.parameters(), lr=1e-2)
+    d_opt = torch.optim.SGD(Dis.parameters(), lr=1e-2)
+    size = cfgs.DATA.img_size
+    Gen.train(), Dis.train(), Gen_ema.train()
+    for it in range(STEP):
+        z, y = sample_z_y(cfgs, 8, gen)
+        real = torch.rand(8, 3, size, size, generator=gen) * 2 - 1
+        d_loss = (torch.relu(1 - Dis(real, y)["adv_output"]).mean()
+                  + torch.relu(1 + Dis(Gen(z, y).detach(), y)["adv_output"]).mean())
+        d_opt.zero_grad(), d_loss.backward(), d_opt.step()
+        z, y = sample_z_y(cfgs, 8, gen)
+        g_loss = -Dis(Gen(z, y), y)["adv_output"].mean()
+        g_opt.zero_grad(), g_loss.backward(), g_opt.step()
+        ema.update(it + 1)
+    with torch.no_grad():  # training-mode passes: SN vectors and BN statistics follow the final weights
+        for _ in range(3):
+            z, y = sample_z_y(cfgs, 8, gen)
+            Gen(z, y), Gen_ema(z, y), Dis(torch.rand(8, 3, size, size, generator=gen) * 2 - 1, y)
+
+    out = OUT / name
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.pt*"):
+        old.unlink()
+    run_name = f"{cfg_file.split('/')[0]}-{Path(cfg_file).stem}-train-fixture"
+    torch.save({"state_dict": Gen.state_dict(), "optimizer": g_opt.state_dict()},
+               out / f"model=G-best-weights-step={STEP}.pth")
+    torch.save({"state_dict": Gen_ema.state_dict()}, out / f"model=G_ema-best-weights-step={STEP}.pth")
+    torch.save({"state_dict": Dis.state_dict(), "optimizer": d_opt.state_dict(), "seed": seed,
+                "run_name": run_name, "step": STEP, "epoch": 1, "topk": 10, "aa_p": 0.0, "best_step": STEP,
+                "best_fid": np.float64(123.456), "best_fid_ckpt": "./checkpoints/" + run_name,
+                "lecam_emas": {"G_loss": 7777, "D_loss_real": 7777, "D_loss_fake": 7777, "D_real": 7777,
+                               "D_fake": 7777, "decay": 0.9, "start_itr": 0}},
+               out / f"model=D-best-weights-step={STEP}.pth")
+
+    Gen_ema.eval(), Dis.eval()
+    z, y = sample_z_y(cfgs, n, gen)
+    x = torch.rand(n, 3, size, size, generator=gen) * 2 - 1
+    with torch.no_grad():
+        g_out = Gen_ema(z, y, eval=True)
+    x_req = x.clone().requires_grad_(True)
+    d_out = Dis(x_req, y, eval=True)["adv_output"]
+    (grad,) = torch.autograd.grad(d_out.sum(), x_req)
+    arch = {**{k: getattr(cfgs.MODEL, k) for k in ("z_dim", "g_shared_dim", "g_conv_dim", "d_conv_dim",
+                                                     "attn_g_loc", "attn_d_loc")},
+            "img_size": size, "num_classes": cfgs.DATA.num_classes}
+    torch.save({"z": z, "y": y, "x": x, "G_ema": g_out, "D": d_out.detach().reshape(-1), "grad_D": grad,
+                "arch": arch, "commit": COMMIT, "config": cfg_file}, out / "expected.pt")
+    sizes = sum(f.stat().st_size for f in out.iterdir())
+    print(f"{name}: {sizes / 1e6:.2f} MB in {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studiogan", type=Path, required=True, help="a PyTorch-StudioGAN checkout at " + COMMIT)
+    parser.add_argument("--only", nargs="*", default=list(FIXTURES), choices=list(FIXTURES))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    os.chdir(args.studiogan / "src")  # StudioGAN imports its modules relative to src/
+    torch.set_grad_enabled(True)
+    for name in args.only:
+        make(name, args.studiogan, args.seed)
+
+
+if __name__ == "__main__":
+    main()
