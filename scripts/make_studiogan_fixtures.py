@@ -24,7 +24,6 @@ Run (StudioGAN checked out at STUDIOGAN, its extra packages importable):
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 from pathlib import Path

@@ -195,7 +195,7 @@ class BigGANDiscriminator(nn.Module):
         ins = [m * conv_dim if m else 3 for m in D_IN[img_size]]
         outs = [m * conv_dim for m in D_OUT[img_size]]
         blocks: list[nn.Module] = []
-        for i, (cin, cout, down) in enumerate(zip(ins, outs, D_DOWN[img_size])):
+        for i, (cin, cout, down) in enumerate(zip(ins, outs, D_DOWN[img_size], strict=True)):
             block = DiscOptBlock(cin, cout, sigma_source) if i == 0 else DiscBlock(cin, cout, down, sigma_source)
             blocks.append(nn.ModuleList([block]))
             if i + 1 in attn_loc:

@@ -34,7 +34,8 @@ FILE_RE = re.compile(r"^model=(G|G_ema|D)-(best|current)-weights-step=(\d+)\.pth
 DATASETS = {"CIFAR10": "cifar10", "ImageNet": "imagenet"}  # StudioGAN DATA.name -> dotcli dataset
 
 # The extra globals a D file needs: its best_fid is a numpy float64 (numpy 2 names the module numpy._core,
-# files written under numpy 1 name it numpy.core; numpy 2 also checks the float64 dtype's class). Nothing else beyond torch's own weights-only set.
+# files written under numpy 1 name it numpy.core; numpy 2 also checks the float64 dtype's class).
+# Nothing else beyond torch's own weights-only set.
 _NUMPY_SCALAR = getattr(np, "_core", np).multiarray.scalar
 D_FILE_GLOBALS = [np.dtype, type(np.dtype(np.float64)), (_NUMPY_SCALAR, "numpy._core.multiarray.scalar"),
                   (_NUMPY_SCALAR, "numpy.core.multiarray.scalar")]
@@ -150,8 +151,8 @@ def _read(path: Path, role: str) -> dict[str, Any]:
     with torch.serialization.safe_globals(D_FILE_GLOBALS if role == "D" else []):
         blob = load_torch_weights(path, f"StudioGAN {role} file")
     if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
-        raise DotcliError(f"StudioGAN {role} file {path} has no 'state_dict' dict (found "
-                          f"{type(blob).__name__}{': ' + ', '.join(map(str, blob))[:80] if isinstance(blob, dict) else ''})")
+        keys = ": " + ", ".join(map(str, blob))[:80] if isinstance(blob, dict) else ""
+        raise DotcliError(f"StudioGAN {role} file {path} has no 'state_dict' dict (found {type(blob).__name__}{keys})")
     return blob
 
 
@@ -191,7 +192,7 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
         raise DotcliError("model=studiogan needs model.checkpoint_dir=DIR (a StudioGAN run's directory with its "
                           "model=G-, model=G_ema- and model=D-...pth files) or a run's Hugging Face URL prefix")
     source = str(source)
-    if source.startswith(("http://", "https://")):
+    if source.startswith(("http://", "https://", "file://")):
         files = _download_run(source, model_cfg, paths)
     else:
         files = find_run_files(Path(source).expanduser())
