@@ -2,18 +2,26 @@
 
 Repository: https://github.com/POSTECH-CVLab/PyTorch-StudioGAN at commit
 947b35e9835b67860fdce44d337f6d7fee7c8db3 (MIT licence; its StyleGAN2 parts under NVIDIA's licence).
-Configs: src/configs/CIFAR10/BigGAN.yaml, src/configs/ImageNet/BigGAN-256.yaml (widths reduced, below).
+Configs: src/configs/CIFAR10/BigGAN.yaml, src/configs/ImageNet/BigGAN-256.yaml, src/configs/CIFAR10/StyleGAN2-ADA.yaml
+(widths reduced, below).
 
 For each config the script
 1. builds G, G_ema and D with ``config.Configurations(cfg)`` and ``models.model.load_generator_discriminator``
-   (StudioGAN's own code, on the CPU, float32), widths reduced so the fixtures stay small;
+   (StudioGAN's own code, on the CPU, float32), widths reduced so the fixtures stay small. StyleGAN2: that
+   function fixes channel_base 32768 / channel_max 512 for CIFAR-10 (no config value reduces them), so the
+   script calls StudioGAN's ``models.stylegan2.Generator`` / ``Discriminator`` with exactly the arguments
+   ``load_generator_discriminator`` passes, except ``channel_max`` (16) and z_dim = w_dim (32, a config value);
 2. perturbs every parameter (biases and the attention gains start at zero, which would leave paths
    untested), takes two SGD steps on a hinge loss with StudioGAN's ``Ema`` update, then runs a few
    training-mode forwards so the spectral-norm vectors and batch-norm statistics are those of the weights;
 3. saves the three files exactly as StudioGAN's ``worker.save`` does (``model=G-best-weights-step=N.pth``:
    ``{state_dict, optimizer}``; G_ema: ``{state_dict}``; D: ``{state_dict, optimizer, seed, run_name, step,
    epoch, topk, aa_p, best_step, best_fid (numpy float64), best_fid_ckpt, lecam_emas}``);
-4. writes ``expected.pt``: inputs z, y, x and, from StudioGAN's eval-mode networks, ``G_ema(z, y, eval=True)``,
+   StyleGAN2 has no BN or SN: its parameters are perturbed, ``w_avg`` is tracked by training-mode mapping
+   passes (``update_emas=True``) and G_ema is G after one more perturbation (StudioGAN's EmaStylegan2 blends
+   them during training; any G_ema different from G tests that G_ema is the file used);
+4. writes ``expected.pt``: inputs z, y, x and, from StudioGAN's eval-mode networks, ``G_ema(z, y, eval=True)``
+   (StyleGAN2: mapping(z, one_hot(y)) and synthesis with ``noise_mode='const'``, also at truncation psi 0.7),
    ``D(x, y)["adv_output"]`` and the gradient of its sum with respect to x.
 
 Only numbers are written (state dicts, tensors, the D file's plain fields); never StudioGAN's source.
@@ -24,6 +32,7 @@ Run (StudioGAN checked out at STUDIOGAN, its extra packages importable):
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from pathlib import Path
@@ -34,12 +43,14 @@ import torch
 COMMIT = "947b35e9835b67860fdce44d337f6d7fee7c8db3"
 OUT = Path(__file__).resolve().parents[1] / "tests" / "models" / "fixtures" / "studiogan"
 STEP = 2
+SG2_CHANNEL_MAX, SG2_Z_DIM = 16, 32
 
 # fixture name -> (StudioGAN config file, reduced-width overrides of MODEL / DATA, batch size)
 FIXTURES = {
     "CIFAR10-BigGAN": ("CIFAR10/BigGAN.yaml", {"g_conv_dim": 8, "d_conv_dim": 8, "g_shared_dim": 16}, {}, 4),
     "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256.yaml", {"g_conv_dim": 4, "d_conv_dim": 8, "g_shared_dim": 8},
                             {"num_classes": 20}, 2),
+    "CIFAR10-StyleGAN2-ADA": ("CIFAR10/StyleGAN2-ADA.yaml", {"z_dim": SG2_Z_DIM, "w_dim": SG2_Z_DIM}, {}, 6),
 }
 
 
@@ -54,10 +65,91 @@ def build(studiogan: Path, cfg_file: str, model_over: dict, data_over: dict):
     for key, value in data_over.items():
         setattr(cfgs.DATA, key, value)
     cfgs.RUN.mixed_precision = False
+    if cfgs.MODEL.backbone == "stylegan2":
+        return (cfgs, *build_stylegan2(cfgs))
     Gen, _, _, Dis, Gen_ema, _, _, ema = models.model.load_generator_discriminator(
         DATA=cfgs.DATA, OPTIMIZATION=cfgs.OPTIMIZATION, MODEL=cfgs.MODEL, STYLEGAN=cfgs.STYLEGAN,
         MODULES=cfgs.MODULES, RUN=cfgs.RUN, device="cpu", logger=None)
     return cfgs, Gen, Dis, Gen_ema, ema
+
+
+def build_stylegan2(cfgs):
+    """StudioGAN's StyleGAN2 G and D with load_generator_discriminator's arguments (mixed_precision off:
+    num_fp16_res 0, conv_clamp None), channel_max reduced."""
+    import models.stylegan2 as sg2  # noqa: PLC0415
+
+    common = {"num_fp16_res": 0, "conv_clamp": None}
+    gen_c_dim = cfgs.DATA.num_classes if cfgs.MODEL.g_cond_mtd == "cAdaIN" else 0
+    dis_c_dim = cfgs.DATA.num_classes if cfgs.MODEL.d_cond_mtd in cfgs.STYLEGAN.cond_type else 0
+    Gen = sg2.Generator(z_dim=cfgs.MODEL.z_dim, c_dim=gen_c_dim, w_dim=cfgs.MODEL.w_dim,
+                        img_resolution=cfgs.DATA.img_size, img_channels=cfgs.DATA.img_channels, MODEL=cfgs.MODEL,
+                        mapping_kwargs={"num_layers": cfgs.STYLEGAN.mapping_network},
+                        synthesis_kwargs={"channel_base": 32768, "channel_max": SG2_CHANNEL_MAX, **common})
+    Dis = sg2.Discriminator(c_dim=dis_c_dim, img_resolution=cfgs.DATA.img_size, img_channels=cfgs.DATA.img_channels,
+                            architecture=cfgs.STYLEGAN.d_architecture, channel_base=32768,
+                            channel_max=SG2_CHANNEL_MAX, cmap_dim=None, d_cond_mtd=cfgs.MODEL.d_cond_mtd,
+                            aux_cls_type=cfgs.MODEL.aux_cls_type, d_embed_dim=cfgs.MODEL.d_embed_dim,
+                            num_classes=cfgs.DATA.num_classes, normalize_d_embed=cfgs.MODEL.normalize_d_embed,
+                            block_kwargs={}, mapping_kwargs={},
+                            epilogue_kwargs={"mbstd_group_size": cfgs.STYLEGAN.d_epilogue_mbstd_group_size},
+                            MODEL=cfgs.MODEL, **common)
+    return Gen, Dis, copy.deepcopy(Gen), None
+
+
+def make_stylegan2(name: str, cfgs, Gen, Dis, Gen_ema, gen: torch.Generator, seed: int, n: int) -> None:
+    import torch.nn.functional as F  # noqa: PLC0415
+
+    with torch.no_grad():
+        for net in (Gen, Dis):
+            for p in net.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=gen))
+        Gen_ema.load_state_dict(Gen.state_dict())
+        for p in Gen_ema.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=gen))
+        Gen.train(), Gen_ema.train()
+        for _ in range(3):  # w_avg: tracked by the mapping networks in training mode
+            z, y = sample_z_y(cfgs, 8, gen)
+            for net in (Gen, Gen_ema):
+                net.mapping(z, F.one_hot(y, cfgs.DATA.num_classes), update_emas=True)
+    d_extra = {"seed": seed, "step": STEP, "epoch": 1, "topk": 10, "aa_p": 0.25, "best_step": STEP}
+    out = save_run(name, "CIFAR10/StyleGAN2-ADA.yaml", Gen, Dis, Gen_ema, torch.optim.SGD(Gen.parameters(), lr=0.1),
+                   torch.optim.SGD(Dis.parameters(), lr=0.1), d_extra)
+    Gen_ema.eval(), Dis.eval()
+    z, y = sample_z_y(cfgs, n, gen)
+    size = cfgs.DATA.img_size
+    x = torch.rand(n, 3, size, size, generator=gen) * 2 - 1
+    c = F.one_hot(y, cfgs.DATA.num_classes)
+    with torch.no_grad():
+        g_out = Gen_ema(z, c, eval=True, noise_mode="const")
+        g_psi = Gen_ema.synthesis(Gen_ema.mapping(z, c, truncation_psi=0.7), noise_mode="const")
+    x_req = x.clone().requires_grad_(True)
+    d_out = Dis(x_req, y, eval=True)["adv_output"]
+    (grad,) = torch.autograd.grad(d_out.sum(), x_req)
+    arch = {"z_dim": cfgs.MODEL.z_dim, "w_dim": cfgs.MODEL.w_dim, "channel_max": SG2_CHANNEL_MAX,
+            "img_size": size, "num_classes": cfgs.DATA.num_classes,
+            "mbstd_group_size": cfgs.STYLEGAN.d_epilogue_mbstd_group_size}
+    torch.save({"z": z, "y": y, "x": x, "G_ema": g_out, "G_ema_psi0.7": g_psi, "D": d_out.detach().reshape(-1),
+                "grad_D": grad, "arch": arch, "commit": COMMIT, "config": "CIFAR10/StyleGAN2-ADA.yaml"},
+               out / "expected.pt")
+    print(f"{name}: {sum(f.stat().st_size for f in out.iterdir()) / 1e6:.2f} MB in {out}")
+
+
+def save_run(name: str, cfg_file: str, Gen, Dis, Gen_ema, g_opt, d_opt, d_extra: dict) -> Path:
+    """The three files as StudioGAN's worker.save writes them (see the module docstring)."""
+    out = OUT / name
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.pt*"):
+        old.unlink()
+    run_name = f"{cfg_file.split('/')[0]}-{Path(cfg_file).stem}-train-fixture"
+    torch.save({"state_dict": Gen.state_dict(), "optimizer": g_opt.state_dict()},
+               out / f"model=G-best-weights-step={STEP}.pth")
+    torch.save({"state_dict": Gen_ema.state_dict()}, out / f"model=G_ema-best-weights-step={STEP}.pth")
+    torch.save({"state_dict": Dis.state_dict(), "optimizer": d_opt.state_dict(), "run_name": run_name, **d_extra,
+                "best_fid": np.float64(123.456), "best_fid_ckpt": "./checkpoints/" + run_name,
+                "lecam_emas": {"G_loss": 7777, "D_loss_real": 7777, "D_loss_fake": 7777, "D_real": 7777,
+                               "D_fake": 7777, "decay": 0.9, "start_itr": 0}},
+               out / f"model=D-best-weights-step={STEP}.pth")
+    return out
 
 
 def sample_z_y(cfgs, n: int, gen: torch.Generator):
@@ -71,6 +163,9 @@ def make(name: str, studiogan: Path, seed: int) -> None:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     cfgs, Gen, Dis, Gen_ema, ema = build(studiogan, cfg_file, model_over, data_over)
+    if cfgs.MODEL.backbone == "stylegan2":
+        make_stylegan2(name, cfgs, Gen, Dis, Gen_ema, gen, seed, n)
+        return
     with torch.no_grad():
         for net in (Gen, Dis):
             for pname, p in net.named_parameters():
@@ -101,20 +196,8 @@ def make(name: str, studiogan: Path, seed: int) -> None:
             z, y = sample_z_y(cfgs, 8, gen)
             Gen(z, y), Gen_ema(z, y), Dis(torch.rand(8, 3, size, size, generator=gen) * 2 - 1, y)
 
-    out = OUT / name
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.pt*"):
-        old.unlink()
-    run_name = f"{cfg_file.split('/')[0]}-{Path(cfg_file).stem}-train-fixture"
-    torch.save({"state_dict": Gen.state_dict(), "optimizer": g_opt.state_dict()},
-               out / f"model=G-best-weights-step={STEP}.pth")
-    torch.save({"state_dict": Gen_ema.state_dict()}, out / f"model=G_ema-best-weights-step={STEP}.pth")
-    torch.save({"state_dict": Dis.state_dict(), "optimizer": d_opt.state_dict(), "seed": seed,
-                "run_name": run_name, "step": STEP, "epoch": 1, "topk": 10, "aa_p": 0.0, "best_step": STEP,
-                "best_fid": np.float64(123.456), "best_fid_ckpt": "./checkpoints/" + run_name,
-                "lecam_emas": {"G_loss": 7777, "D_loss_real": 7777, "D_loss_fake": 7777, "D_real": 7777,
-                               "D_fake": 7777, "decay": 0.9, "start_itr": 0}},
-               out / f"model=D-best-weights-step={STEP}.pth")
+    out = save_run(name, cfg_file, Gen, Dis, Gen_ema, g_opt, d_opt,
+                   {"seed": seed, "step": STEP, "epoch": 1, "topk": 10, "aa_p": 0.0, "best_step": STEP})
 
     Gen_ema.eval(), Dis.eval()
     z, y = sample_z_y(cfgs, n, gen)

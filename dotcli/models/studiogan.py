@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import OmegaConf
+from torch import nn
 
 from dotcli import DotcliError
 from dotcli.checkpoints import resolve_checkpoint
@@ -28,6 +29,14 @@ from dotcli.models.biggan import BigGANDiscriminator, BigGANGenerator
 from dotcli.models.layers import SIGMA_SOURCES
 from dotcli.models.loading import cfg_get, load_state_dict_checked, load_torch_weights
 from dotcli.models.pair import ModelPair
+from dotcli.models.stylegan2_ada import (
+    NOISE_MODES,
+    StyleGAN2Discriminator,
+    StyleGAN2Generator,
+    StyleGAN2Pair,
+    discriminator_from_kwargs,
+    generator_from_kwargs,
+)
 
 ROLES = ("G", "G_ema", "D")
 FILE_RE = re.compile(r"^model=(G|G_ema|D)-(best|current)-weights-step=(\d+)\.pth$")
@@ -60,8 +69,25 @@ CONFIGS: dict[str, dict[str, Any]] = {
     **{f"ImageNet/{cfg}": _biggan("ImageNet", 128, 1000, 120, (4,))
        for cfg in ("BigGAN-256", "BigGAN-256-TTUR", "BigGAN-2048")},
 }
+
+
+def _stylegan2(conditional: bool = True) -> dict[str, Any]:
+    """StudioGAN's ``stylegan2`` backbone on CIFAR-10: NVIDIA's networks with the arguments fixed in
+    load_generator_discriminator (channel_base 32768, channel_max 512 for CIFAR; conv_clamp 256 only with
+    mixed precision), D ``orig`` with minibatch-std group 32, mapping 2 layers (G; D's SPD mapping: 8, the
+    default), SPD conditioning with integer labels one-hot inside; logistic loss (D outputs a logit)."""
+    return {"backbone": "stylegan2", "data": "CIFAR10", "img_size": 32, "n_classes": 10, "z_dim": 512,
+            "w_dim": 512, "mapping_layers": 2, "channel_base": 32768, "channel_max": 512, "d_architecture": "orig",
+            "mbstd_group_size": 32, "conditional": conditional, "loss": "logistic"}
+
+
+CONFIGS.update({f"CIFAR10/{cfg}": _stylegan2() for cfg in (
+    "StyleGAN2", "StyleGAN2-ADA", "StyleGAN2-APA", "StyleGAN2-ADA-APA", "StyleGAN2-DiffAug", "StyleGAN2-LeCam",
+    "StyleGAN2-DiffAug-LeCam", "StyleGAN2-DiffAug-Rev")})
+CONFIGS["CIFAR10/StyleGAN2-Uncond"] = _stylegan2(conditional=False)
 ARCH_KEYS = ("img_size", "n_classes", "z_dim", "g_shared_dim", "g_conv_dim", "d_conv_dim", "attn_g_loc",
-             "attn_d_loc", "conditional", "loss")
+             "attn_d_loc", "conditional", "loss", "w_dim", "mapping_layers", "channel_base", "channel_max",
+             "d_architecture", "mbstd_group_size")
 
 
 class TruncatedNormalPair(ModelPair):
@@ -124,21 +150,26 @@ def find_run_files(run_dir: Path) -> dict[str, Path]:
     return {role: found[role][2] for role in ROLES}
 
 
-def _download_run(prefix: str, model_cfg: Any, paths: Any) -> dict[str, Path]:
-    """A published run (``model.runs`` entry with this URL prefix): each file fetched once, sha256-checked."""
+def _download_run(prefix: str, roles: tuple[str, ...], model_cfg: Any, paths: Any) -> dict[str, Path]:
+    """The files of ``roles`` of a published run (a ``model.runs`` entry with this URL prefix): each fetched
+    once into the cache (or found in paths.checkpoints / the cache under ``studiogan/<run>/``), sha256-checked."""
     runs = cfg_get(model_cfg, "runs", {}) or {}
     base = prefix.rstrip("/")
     for run_name, run in runs.items():
         if str(cfg_get(run, "url", "")).rstrip("/") != base:
             continue
+        run_config = cfg_get(run, "config")
+        if run_config and str(run_config) != str(cfg_get(model_cfg, "config")):
+            raise DotcliError(f"model.runs.{run_name} was trained with config {run_config}, but "
+                              f"model.config={cfg_get(model_cfg, 'config')}; use model.config={run_config}")
         files = {}
-        for role in ROLES:
+        for role in roles:
             spec = cfg_get(cfg_get(run, "files", {}), role)
             if spec is None:
                 raise DotcliError(f"model.runs.{run_name} lists no {role} file")
             name = str(cfg_get(spec, "name"))
-            url = f"{base}/{name.replace('=', '%3D')}"
-            local = {"name": f"studiogan/{run_name}/{name}", "url": url, "sha256": cfg_get(spec, "sha256")}
+            local = {"name": f"studiogan/{run_name}/{name}", "url": f"{base}/{name.replace('=', '%3D')}",
+                     "sha256": cfg_get(spec, "sha256")}
             files[role] = resolve_checkpoint(local, paths)
         return files
     known = ", ".join(str(cfg_get(r, "url")) for r in runs.values()) or "none"
@@ -193,42 +224,103 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
                           "model=G-, model=G_ema- and model=D-...pth files) or a run's Hugging Face URL prefix")
     source = str(source)
     if source.startswith(("http://", "https://", "file://")):
-        files = _download_run(source, model_cfg, paths)
+        files = _download_run(source, (generator, "D"), model_cfg, paths)  # only the files the pair uses
     else:
         files = find_run_files(Path(source).expanduser())
 
-    n_classes, size, conditional = int(arch["n_classes"]), int(arch["img_size"]), bool(arch["conditional"])
-    G = BigGANGenerator(img_size=size, z_dim=int(arch["z_dim"]), shared_dim=int(arch["g_shared_dim"]),
-                        conv_dim=int(arch["g_conv_dim"]), n_classes=n_classes, attn_loc=tuple(arch["attn_g_loc"]),
-                        conditional=conditional, sigma_source=sigma_source)
-    D = BigGANDiscriminator(img_size=size, conv_dim=int(arch["d_conv_dim"]), n_classes=n_classes,
-                            attn_loc=tuple(arch["attn_d_loc"]), conditional=conditional, sigma_source=sigma_source)
-    g_blob = _read(files[generator], generator)
-    d_blob = _read(files["D"], "D")
-    g_state, d_state = dict(g_blob["state_dict"]), dict(d_blob["state_dict"])
-    if conditional:
-        _check_size(g_state, "shared.weight", 0, n_classes, "classes", str(files[generator]), config)
-        _check_size(d_state, "embedding.weight_orig", 0, n_classes, "classes", str(files["D"]), config)
-    _check_size(g_state, "linear0.weight_orig", 1, G.chunk, "a z chunk of", str(files[generator]), config)
-    load_state_dict_checked(G, g_state, f"{files[generator]} (model.config={config})")
-    load_state_dict_checked(D, d_state, f"{files['D']} (model.config={config})")
-
+    build = _build_stylegan2 if arch["backbone"] == "stylegan2" else _build_biggan
+    g_blob, d_blob = _read(files[generator], generator), _read(files["D"], "D")
+    states = {"G": (dict(g_blob["state_dict"]), str(files[generator])),
+              "D": (dict(d_blob["state_dict"]), str(files["D"]))}
+    G, D, extra_notes, pair_class = build(arch, model_cfg, states, sigma_source, truncation, config)
     notes: dict[str, Any] = {
         "studiogan_config": config, "generator": generator, "files": {r: files[r].name for r in (generator, "D")},
-        "spectral_norm": ("sigma = u^T W v from the stored weight_u/weight_v (torch eval mode)"
-                          if sigma_source == "stored" else "exact largest singular value (sigma_source=exact)"),
+        **extra_notes,
         "precision": "float32 (whether the run trained with mixed precision is not recorded in its files)",
     }
     for key in ("run_name", "best_fid", "best_step", "step"):
         value = d_blob.get(key)
         if isinstance(value, (str, int, float, np.floating, np.integer)) and not isinstance(value, bool):
             notes[key] = value.item() if isinstance(value, np.generic) else value
-    common = dict(G=G, D=D, z_dim=int(arch["z_dim"]), prior="normal", n_classes=n_classes if conditional else 0,
-                  d_output=d_output, sample_range=(-1.0, 1.0), name=str(cfg_get(model_cfg, "name", "studiogan")),
-                  notes=notes)
-    if truncation is None:
-        return ModelPair(**common)
-    notes["prior"] = f"truncated normal on [-{truncation}, {truncation}] (model.truncation)"
-    pair = TruncatedNormalPair(**common)
-    pair.truncation = float(truncation)
+    pair = pair_class(G=G, D=D, z_dim=int(arch["z_dim"]), prior="normal",
+                      n_classes=int(arch["n_classes"]) if arch["conditional"] else 0, d_output=d_output,
+                      sample_range=(-1.0, 1.0), name=str(cfg_get(model_cfg, "name", "studiogan")), notes=notes)
+    if truncation is not None:
+        notes["prior"] = f"truncated normal on [-{truncation}, {truncation}] (model.truncation)"
+        pair.truncation = float(truncation)
     return pair
+
+
+def _build_biggan(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[dict, str]], sigma_source: str,
+                  truncation: float | None, config: str) -> tuple[nn.Module, nn.Module, dict[str, Any], type]:
+    for key, default in (("truncation_psi", 1.0), ("truncation_cutoff", None)):
+        if cfg_get(model_cfg, key, default) != default:
+            raise DotcliError(f"model.{key} applies to StudioGAN's StyleGAN2 configs; {config} is a BigGAN "
+                              "(its truncation is model.truncation)")
+    n_classes, size, conditional = int(arch["n_classes"]), int(arch["img_size"]), bool(arch["conditional"])
+    G = BigGANGenerator(img_size=size, z_dim=int(arch["z_dim"]), shared_dim=int(arch["g_shared_dim"]),
+                        conv_dim=int(arch["g_conv_dim"]), n_classes=n_classes, attn_loc=tuple(arch["attn_g_loc"]),
+                        conditional=conditional, sigma_source=sigma_source)
+    D = BigGANDiscriminator(img_size=size, conv_dim=int(arch["d_conv_dim"]), n_classes=n_classes,
+                            attn_loc=tuple(arch["attn_d_loc"]), conditional=conditional, sigma_source=sigma_source)
+    (g_state, g_src), (d_state, d_src) = states["G"], states["D"]
+    if conditional:
+        _check_size(g_state, "shared.weight", 0, n_classes, "classes", g_src, config)
+        _check_size(d_state, "embedding.weight_orig", 0, n_classes, "classes", d_src, config)
+    _check_size(g_state, "linear0.weight_orig", 1, G.chunk, "a z chunk of", g_src, config)
+    load_state_dict_checked(G, g_state, f"{g_src} (model.config={config})")
+    load_state_dict_checked(D, d_state, f"{d_src} (model.config={config})")
+    notes = {"spectral_norm": ("sigma = u^T W v from the stored weight_u/weight_v (torch eval mode)"
+                               if sigma_source == "stored" else "exact largest singular value (sigma_source=exact)")}
+    return G, D, notes, (ModelPair if truncation is None else TruncatedNormalPair)
+
+
+def _build_stylegan2(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[dict, str]], sigma_source: str,
+                     truncation: float | None, config: str) -> tuple[nn.Module, nn.Module, dict[str, Any], type]:
+    if truncation is not None:
+        raise DotcliError(f"model.truncation applies to StudioGAN's BigGAN configs; {config} is a StyleGAN2 "
+                          "(its truncation is model.truncation_psi, in W)")
+    noise_mode = str(cfg_get(model_cfg, "noise_mode", "random"))
+    if noise_mode not in NOISE_MODES:
+        raise DotcliError(f"model.noise_mode={noise_mode} is not valid; expected {' | '.join(NOISE_MODES)}")
+    psi = cfg_get(model_cfg, "truncation_psi", 1.0)
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)):
+        raise DotcliError(f"model.truncation_psi={psi} is not valid; expected a number (1: no truncation)")
+    cutoff = cfg_get(model_cfg, "truncation_cutoff")
+    mixed = cfg_get(model_cfg, "mixed_precision", False)
+    if not isinstance(mixed, bool):
+        raise DotcliError(f"model.mixed_precision={mixed} is not valid; expected true or false")
+    conv_clamp = 256 if mixed else None  # load_generator_discriminator: conv_clamp 256 only with RUN.mixed_precision
+    c_dim = int(arch["n_classes"]) if arch["conditional"] else 0
+    common = {"img_resolution": int(arch["img_size"]), "img_channels": 3}
+    g_net = generator_from_kwargs({
+        "z_dim": int(arch["z_dim"]), "c_dim": c_dim, "w_dim": int(arch["w_dim"]), **common,
+        "mapping_kwargs": {"num_layers": int(arch["mapping_layers"])},
+        "synthesis_kwargs": {"channel_base": int(arch["channel_base"]), "channel_max": int(arch["channel_max"]),
+                             "conv_clamp": conv_clamp}}, where=config)
+    d_net = discriminator_from_kwargs({
+        "c_dim": c_dim, **common, "architecture": str(arch["d_architecture"]),
+        "channel_base": int(arch["channel_base"]), "channel_max": int(arch["channel_max"]), "conv_clamp": conv_clamp,
+        "cmap_dim": None, "block_kwargs": {}, "mapping_kwargs": {},
+        "epilogue_kwargs": {"mbstd_group_size": int(arch["mbstd_group_size"])}}, where=config)
+    if cutoff is not None and not (isinstance(cutoff, int) and 0 <= cutoff <= g_net.num_ws):
+        raise DotcliError(f"model.truncation_cutoff={cutoff} is not valid; expected null or 0..{g_net.num_ws}")
+    (g_state, g_src), (d_state, d_src) = states["G"], states["D"]
+    # StudioGAN's D keeps NVIDIA's epilogue output layer b4.out at the top level, as linear1
+    d_state = {(f"b4.out.{k[len('linear1.'):]}" if k.startswith("linear1.") else k): v for k, v in d_state.items()}
+    if c_dim:
+        _check_size(g_state, "mapping.embed.weight", 1, c_dim, "classes", g_src, config)
+        _check_size(d_state, "mapping.embed.weight", 1, c_dim, "classes", d_src, config)
+    _check_size(g_state, "mapping.fc0.weight", 1, int(arch["z_dim"]) + (int(arch["w_dim"]) if c_dim else 0),
+                "a mapping input of", g_src, config)
+    load_state_dict_checked(g_net, g_state, f"{g_src} (model.config={config})")
+    load_state_dict_checked(d_net, d_state, f"{d_src} (model.config={config}; linear1 read as b4.out)")
+    G = StyleGAN2Generator(g_net.float(), truncation_psi=float(psi), truncation_cutoff=cutoff, noise_mode=noise_mode)
+    D = StyleGAN2Discriminator(d_net.float())
+    group = D.group_size
+    notes = {"truncation_psi": float(psi), "truncation_cutoff": cutoff, "noise_mode": noise_mode,
+             "conv_clamp": conv_clamp, "mbstd_group_size": group,
+             "mbstd_rule": (f"D sees each batch laid out as in training (groups of min({group}, n)); a batch that "
+                            "is not a multiple of the group is completed cyclically with its own first samples, "
+                            "whose outputs are dropped") if group else "no mbstd"}
+    return G, D, notes, StyleGAN2Pair

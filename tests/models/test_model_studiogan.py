@@ -18,7 +18,10 @@ from dotcli.models.studiogan import CONFIGS, find_run_files, load_studiogan_pair
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studiogan"
 CONFIG = Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model" / "studiogan.yaml"
-CASES = {"CIFAR10-BigGAN": ("CIFAR10/BigGAN", "cifar10"), "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256", "imagenet")}
+CASES = {"CIFAR10-BigGAN": ("CIFAR10/BigGAN", "cifar10"), "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256", "imagenet"),
+         "CIFAR10-StyleGAN2-ADA": ("CIFAR10/StyleGAN2-ADA", "cifar10")}
+OVERRIDES = {"g_conv_dim": "g_conv_dim", "d_conv_dim": "d_conv_dim", "g_shared_dim": "g_shared_dim",
+             "n_classes": "num_classes", "z_dim": "z_dim", "w_dim": "w_dim", "channel_max": "channel_max"}
 TOLERANCE = 1e-4  # relative to the largest magnitude of StudioGAN's output
 
 
@@ -31,8 +34,9 @@ def model_cfg(name: str, checkpoint_dir: Path | str | None = None, **extra):
     cfg = OmegaConf.load(CONFIG)
     cfg.config = CASES[name][0]
     cfg.checkpoint_dir = str(checkpoint_dir or FIXTURES / name)
-    cfg.arch_overrides = {"g_conv_dim": arch["g_conv_dim"], "d_conv_dim": arch["d_conv_dim"],
-                          "g_shared_dim": arch["g_shared_dim"], "n_classes": arch["num_classes"]}
+    cfg.arch_overrides = {ours: arch[theirs] for ours, theirs in OVERRIDES.items() if theirs in arch}
+    if "StyleGAN2" in name:
+        cfg.noise_mode = "const"  # the fixture's outputs use the stored noise buffers
     for key, value in extra.items():
         cfg[key] = value
     return cfg
@@ -60,9 +64,33 @@ def test_matches_studiogan(name):
     assert rel(g, ref["G_ema"]) < TOLERANCE
     assert rel(d.detach(), ref["D"]) < TOLERANCE
     assert rel(grad, ref["grad_D"]) < TOLERANCE
-    assert pair.d_output == "critic" and pair.prior == "normal" and pair.n_classes == ref["arch"]["num_classes"]
+    assert pair.d_output == ("logit" if "StyleGAN2" in name else "critic")
+    assert pair.prior == "normal" and pair.n_classes == ref["arch"]["num_classes"]
     assert pair.notes["run_name"].endswith("-train-fixture") and pair.notes["best_fid"] == pytest.approx(123.456)
     assert pair.notes["generator"] == "G_ema"
+
+
+def test_stylegan2_truncation_psi_matches_studiogan_and_options_are_checked():
+    ref = expected("CIFAR10-StyleGAN2-ADA")
+    pair = load_studiogan_pair(model_cfg("CIFAR10-StyleGAN2-ADA", truncation_psi=0.7), "cifar10", paths())
+    with torch.no_grad():
+        assert rel(pair.generate(ref["z"], ref["y"]), ref["G_ema_psi0.7"]) < TOLERANCE
+    assert pair.notes["mbstd_group_size"] == 32 and pair.notes["conv_clamp"] is None
+    assert load_studiogan_pair(model_cfg("CIFAR10-StyleGAN2-ADA", mixed_precision=True), "cifar10",
+                               paths()).notes["conv_clamp"] == 256
+    random_pair = load_studiogan_pair(model_cfg("CIFAR10-StyleGAN2-ADA", noise_mode="random"), "cifar10", paths())
+    gen = torch.Generator().manual_seed(0)
+    z, y = random_pair.sample_z(4, gen), random_pair.sample_y(4, gen)
+    with torch.no_grad():  # random noise is drawn with the latents and held: the same z gives the same image
+        assert torch.equal(random_pair.generate(z, y), random_pair.generate(z, y))
+    for bad, message in (({"truncation": 0.5}, "model.truncation applies to StudioGAN's BigGAN configs"),
+                         ({"noise_mode": "fresh"}, "model.noise_mode=fresh is not valid"),
+                         ({"mixed_precision": "yes"}, "model.mixed_precision=yes is not valid"),
+                         ({"truncation_cutoff": 99}, "model.truncation_cutoff=99 is not valid")):
+        with pytest.raises(DotcliError, match=message):
+            load_studiogan_pair(model_cfg("CIFAR10-StyleGAN2-ADA", **bad), "cifar10", paths())
+    with pytest.raises(DotcliError, match="model.truncation_psi applies to StudioGAN's StyleGAN2 configs"):
+        load_studiogan_pair(model_cfg("CIFAR10-BigGAN", truncation_psi=0.5), "cifar10", paths())
 
 
 def test_exact_sigma_is_close_but_not_the_stored_one():
@@ -125,6 +153,11 @@ def test_download_of_a_listed_run_checks_each_file(tmp_path):
     pair = load_studiogan_pair(cfg, "cifar10", paths(tmp_path))
     assert pair.notes["best_fid"] == pytest.approx(123.456)
     assert (tmp_path / "cache" / "checkpoints" / "studiogan" / "fixture" / files["D"]["name"]).is_file()
+    cfg.config = "CIFAR10/BigGAN-CR"
+    cfg.runs.fixture.config = "CIFAR10/BigGAN"
+    with pytest.raises(DotcliError, match="use model.config=CIFAR10/BigGAN"):
+        load_studiogan_pair(cfg, "cifar10", paths(tmp_path))
+    cfg.config = "CIFAR10/BigGAN"
     cfg.runs.fixture.files.D.sha256 = "0" * 64
     shutil.rmtree(tmp_path / "cache")
     with pytest.raises(DotcliError, match="sha256"):
@@ -174,6 +207,9 @@ def test_files_of_another_config_name_what_does_not_fit():
     cfg.arch_overrides.g_conv_dim = 16
     with pytest.raises(DotcliError, match="shape mismatches"):
         load_studiogan_pair(cfg, "cifar10", paths())
+    cfg = model_cfg("CIFAR10-StyleGAN2-ADA", checkpoint_dir=FIXTURES / "CIFAR10-BigGAN")
+    with pytest.raises(DotcliError, match=r"do not fit Generator: missing keys \[mapping"):
+        load_studiogan_pair(cfg, "cifar10", paths())
 
 
 def test_a_pickled_object_beyond_the_allowed_globals_is_refused(tmp_path):
@@ -190,3 +226,4 @@ def test_known_configs_cover_the_issue():
                  "CIFAR10/BigGAN-DiffAug-LeCam", "CIFAR10/BigGAN-CR", "CIFAR10/BigGAN-ICR", "ImageNet/BigGAN-256"):
         assert name in CONFIGS
     assert CONFIGS["ImageNet/BigGAN-256"]["img_size"] == 128 and CONFIGS["ImageNet/BigGAN-256"]["z_dim"] == 120
+    assert CONFIGS["CIFAR10/StyleGAN2-ADA"]["loss"] == "logistic" and CONFIGS["CIFAR10/StyleGAN2-ADA"]["channel_max"] == 512

@@ -52,6 +52,24 @@ def test_every_sampler_runs_on_studiogan_biggan(tmp_path, method):
         assert rec["params"]["setup"][0]["calibration"]["kind"] == "none" and 0 < rec["cost"]["acceptance_rate"] <= 1
 
 
+SG2 = ["model=studiogan", "model.config=CIFAR10/StyleGAN2-ADA",
+       f"model.checkpoint_dir={FIXTURE.parent / 'CIFAR10-StyleGAN2-ADA'}",
+       "model.arch_overrides={z_dim:32,w_dim:32,channel_max:16}"]
+
+
+@pytest.mark.parametrize("method", ["dot", "drs", "mh", "ddls"])
+def test_samplers_run_on_studiogan_stylegan2(tmp_path, method):
+    write_fake_cifar10(tmp_path / "data", per_file=8)
+    extra = {"drs": ["method.burn_in=24"]}.get(method, FAST[method])  # a logit D: DRS uses it uncalibrated (auto)
+    run = [a for a in args(tmp_path, f"method={method}", *extra, f"hydra.run.dir={tmp_path / 'out'}")
+           if a not in MODEL]
+    proc = dot_run_in_process(*run, *SG2, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(Path(last_line(proc.stdout)).read_text())
+    assert rec["metrics"]["fid"] > 0 and rec["model_notes"]["noise_mode"] == "random"
+    assert rec["model_notes"]["mbstd_group_size"] == 32
+
+
 def test_pair_builds_through_the_runner_composition(hydra_configs):
     cfg = compose(config_name="run", overrides=["dataset=cifar10", *MODEL])
     pair = load_pair(cfg)
