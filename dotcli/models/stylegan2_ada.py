@@ -188,7 +188,7 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
     ``noise_mode`` (const | random | none), ``files`` (dataset -> file spec), ``resolutions`` (dataset ->
     image size).
     """
-    from dotcli.checkpoints import resolve_checkpoint
+    from dotcli.checkpoints import is_url, resolve_checkpoint, url_spec
 
     name = str(cfg_get(model_cfg, "name", "stylegan2_ada"))
     generator = str(cfg_get(model_cfg, "generator", "G_ema"))
@@ -205,7 +205,10 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
 
     ckpt = cfg_get(model_cfg, "checkpoint")
     file_notes: dict[str, Any] = {}
-    if ckpt:
+    if ckpt and is_url(str(ckpt)):
+        path = resolve_checkpoint(url_spec(str(ckpt)), paths)
+        file_notes = {"file": path.name, "url": str(ckpt)}
+    elif ckpt:
         path = Path(str(ckpt)).expanduser()
         if not path.is_file():
             raise DotcliError(f"checkpoint {path} (model.checkpoint) does not exist")
