@@ -196,9 +196,13 @@ def _check_size(state: dict[str, torch.Tensor], key: str, axis: int, expected: i
 
 
 def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
-    """The pair of one StudioGAN run: ``model.config``, ``model.checkpoint_dir`` (directory or URL prefix of a run
-    in ``model.runs``), ``model.generator`` (G_ema | G), ``model.truncation`` (null | t > 0), ``model.sigma_source``
-    (stored | exact), ``model.d_output`` (null: from the config's loss), ``model.arch_overrides``."""
+    """The pair of one StudioGAN run.
+
+    Keys: ``config``; ``checkpoint_dir`` (a run directory, or the URL prefix of a run in ``runs``; when null,
+    the file specs ``files.<dataset>.{G_ema|G, D}``); ``generator`` (G_ema | G); BigGAN: ``truncation``
+    (null | t > 0), ``sigma_source`` (stored | exact); StyleGAN2: ``truncation_psi``, ``truncation_cutoff``,
+    ``noise_mode``, ``mixed_precision``; ``d_output`` (null: from the config's loss); ``arch_overrides``.
+    """
     config, arch = _arch(model_cfg)
     expected_dataset = DATASETS[arch.get("data", config.split("/")[0])]
     if dataset != expected_dataset:
@@ -219,14 +223,21 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
     if d_output not in ("critic", "logit"):
         raise DotcliError(f"model.d_output={d_output} is not valid; expected critic or logit")
     source = cfg_get(model_cfg, "checkpoint_dir")
-    if not source:
+    entry = (cfg_get(model_cfg, "files", {}) or {}).get(dataset)
+    if source:
+        source = str(source)
+        if source.startswith(("http://", "https://", "file://")):
+            files = _download_run(source, (generator, "D"), model_cfg, paths)  # only the files the pair uses
+        else:
+            files = find_run_files(Path(source).expanduser())
+    elif entry is not None:  # a named run's file specs (model.files.<dataset>.<role>): found or fetched, checked
+        missing = [role for role in (generator, "D") if cfg_get(entry, role) is None]
+        if missing:
+            raise DotcliError(f"model.files.{dataset} has no {missing[0]} file; pass model.checkpoint_dir=DIR")
+        files = {role: resolve_checkpoint(cfg_get(entry, role), paths) for role in (generator, "D")}
+    else:
         raise DotcliError("model=studiogan needs model.checkpoint_dir=DIR (a StudioGAN run's directory with its "
                           "model=G-, model=G_ema- and model=D-...pth files) or a run's Hugging Face URL prefix")
-    source = str(source)
-    if source.startswith(("http://", "https://", "file://")):
-        files = _download_run(source, (generator, "D"), model_cfg, paths)  # only the files the pair uses
-    else:
-        files = find_run_files(Path(source).expanduser())
 
     build = _build_stylegan2 if arch["backbone"] == "stylegan2" else _build_biggan
     g_blob, d_blob = _read(files[generator], generator), _read(files["D"], "D")

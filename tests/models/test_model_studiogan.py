@@ -164,6 +164,22 @@ def test_download_of_a_listed_run_checks_each_file(tmp_path):
         load_studiogan_pair(cfg, "cifar10", paths(tmp_path))
 
 
+def test_file_specs_of_a_named_run_are_found_and_checked(tmp_path):
+    run = tmp_path / "studiogan" / "a-run"
+    shutil.copytree(FIXTURES / "CIFAR10-BigGAN", run)
+    cfg = model_cfg("CIFAR10-BigGAN")
+    cfg.checkpoint_dir = None
+    names = {role: f"model={role}-best-weights-step=2.pth" for role in ("G_ema", "D")}
+    cfg.files = {"cifar10": {role: {"name": f"studiogan/a-run/{n}", "url": None, "sha256": hashlib.sha256(
+        (run / n).read_bytes()).hexdigest()} for role, n in names.items()}}
+    where = SimpleNamespace(checkpoints=str(tmp_path), cache=str(tmp_path / "cache"), allow_download=False)
+    pair = load_studiogan_pair(cfg, "cifar10", where)
+    assert pair.notes["run_name"] == "CIFAR10-BigGAN-train-fixture"
+    cfg.generator = "G"
+    with pytest.raises(DotcliError, match="model.files.cifar10 has no G file"):
+        load_studiogan_pair(cfg, "cifar10", where)
+
+
 def test_unlisted_url_is_refused():
     with pytest.raises(DotcliError, match="not a run listed in model.runs"):
         load_studiogan_pair(model_cfg("CIFAR10-BigGAN", checkpoint_dir="https://example.org/run"), "cifar10",

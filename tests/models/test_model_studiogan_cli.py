@@ -11,6 +11,7 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from dotcli.components import load_pair
+from dotcli.preflight import checkpoints_missing
 from tests.data.fake import write_fake_cifar10
 from tests.inprocess import dot_run_in_process
 from tests.test_cli import dot_run, last_line
@@ -88,3 +89,30 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, override, needle
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("dot-run: error: ") and needle in line
     assert not (tmp_path / "out" / "result.json").exists()
+
+
+@pytest.mark.parametrize(("experiment", "model", "dataset"), [
+    ("modern_cifar10_studiogan", "studiogan_cifar10_biggan", "cifar10"),
+    ("modern_cifar10_studiogan", "studiogan_cifar10_stylegan2_ada", "cifar10"),
+    ("modern_imagenet", "studiogan_imagenet_biggan", "imagenet"),
+])
+def test_grids_run_all_eight_methods_at_50k_with_preflight(hydra_configs, experiment, model, dataset):
+    cfg = compose(config_name="run", overrides=[f"experiment={experiment}", f"model={model}", f"dataset={dataset}"],
+                  return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert model in params.model.split(",") and params.dataset == dataset
+    assert params.method.split(",") == ["none", "naive", "drs", "dot", "dot_local", "mh", "ddls", "dgflow"]
+    assert cfg.n_samples == 50000 and cfg.preflight.skip_unavailable is True
+    assert cfg.dataset.refine.mh_calibrate == "none" and cfg.dataset.refine.drs_calibrate == "never"
+    if "stylegan2" in model:
+        assert cfg.batch_size % 32 == 0 and cfg.model.files.cifar10.D.sha256
+
+
+def test_preflight_names_a_missing_run_directory(hydra_configs, tmp_path):
+    cfg = compose(config_name="run", overrides=["model=studiogan_cifar10_biggan", "dataset=cifar10",
+                                                f"paths.cache={tmp_path}"])
+    missing = checkpoints_missing(cfg, allow_download=False)
+    assert len(missing) == 1
+    assert "CIFAR10-BigGAN-DiffAug-LeCam (model.checkpoint_dir) does not exist" in missing[0].reason
+    cfg = compose(config_name="run", overrides=["dataset=cifar10", *MODEL])
+    assert checkpoints_missing(cfg, allow_download=False) == []
