@@ -2,7 +2,8 @@
 
 Repository: https://github.com/POSTECH-CVLab/PyTorch-StudioGAN at commit
 947b35e9835b67860fdce44d337f6d7fee7c8db3 (MIT licence; its StyleGAN2 parts under NVIDIA's licence).
-Configs: src/configs/CIFAR10/BigGAN.yaml, src/configs/ImageNet/BigGAN-256.yaml, src/configs/CIFAR10/StyleGAN2-ADA.yaml
+Configs: src/configs/CIFAR10/BigGAN.yaml, src/configs/CIFAR10/BigGAN-Uncond.yaml, src/configs/ImageNet/BigGAN-256.yaml,
+src/configs/CIFAR10/StyleGAN2-ADA.yaml
 (widths reduced, below).
 
 For each config the script
@@ -48,6 +49,8 @@ SG2_CHANNEL_MAX, SG2_Z_DIM = 16, 32
 # fixture name -> (StudioGAN config file, reduced-width overrides of MODEL / DATA, batch size)
 FIXTURES = {
     "CIFAR10-BigGAN": ("CIFAR10/BigGAN.yaml", {"g_conv_dim": 8, "d_conv_dim": 8, "g_shared_dim": 16}, {}, 4),
+    "CIFAR10-BigGAN-Uncond": ("CIFAR10/BigGAN-Uncond.yaml", {"g_conv_dim": 8, "d_conv_dim": 8, "g_shared_dim": 16},
+                              {}, 4),
     "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256.yaml", {"g_conv_dim": 4, "d_conv_dim": 8, "g_shared_dim": 8},
                             {"num_classes": 20}, 2),
     "CIFAR10-StyleGAN2-ADA": ("CIFAR10/StyleGAN2-ADA.yaml", {"z_dim": SG2_Z_DIM, "w_dim": SG2_Z_DIM}, {}, 6),

@@ -18,7 +18,7 @@ from dotcli.models.studiogan import CONFIGS, find_run_files, load_studiogan_pair
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studiogan"
 CONFIG = Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model" / "studiogan.yaml"
-CASES = {"CIFAR10-BigGAN": ("CIFAR10/BigGAN", "cifar10"), "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256", "imagenet"),
+CASES = {"CIFAR10-BigGAN": ("CIFAR10/BigGAN", "cifar10"), "CIFAR10-BigGAN-Uncond": ("CIFAR10/BigGAN-Uncond", "cifar10"), "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256", "imagenet"),
          "CIFAR10-StyleGAN2-ADA": ("CIFAR10/StyleGAN2-ADA", "cifar10")}
 OVERRIDES = {"g_conv_dim": "g_conv_dim", "d_conv_dim": "d_conv_dim", "g_shared_dim": "g_shared_dim",
              "n_classes": "num_classes", "z_dim": "z_dim", "w_dim": "w_dim", "channel_max": "channel_max"}
@@ -55,17 +55,18 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_matches_studiogan(name):
     ref = expected(name)
     pair = load_studiogan_pair(model_cfg(name), CASES[name][1], paths())
+    y = None if "Uncond" in name else ref["y"]  # StudioGAN's unconditional nets take labels and ignore them
     with torch.no_grad():
-        g = pair.generate(ref["z"], ref["y"])
+        g = pair.generate(ref["z"], y)
     x = ref["x"].clone().requires_grad_(True)
-    d = pair.discriminate(x, ref["y"])
+    d = pair.discriminate(x, y)
     (grad,) = torch.autograd.grad(d.sum(), x)
     assert g.shape == ref["G_ema"].shape and d.shape == ref["D"].shape
     assert rel(g, ref["G_ema"]) < TOLERANCE
     assert rel(d.detach(), ref["D"]) < TOLERANCE
     assert rel(grad, ref["grad_D"]) < TOLERANCE
     assert pair.d_output == ("logit" if "StyleGAN2" in name else "critic")
-    assert pair.prior == "normal" and pair.n_classes == ref["arch"]["num_classes"]
+    assert pair.prior == "normal" and pair.n_classes == (0 if y is None else ref["arch"]["num_classes"])
     assert pair.notes["run_name"].endswith("-train-fixture") and pair.notes["best_fid"] == pytest.approx(123.456)
     assert pair.notes["generator"] == "G_ema"
 
