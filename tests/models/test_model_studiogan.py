@@ -18,7 +18,8 @@ from dotcli.models.studiogan import CONFIGS, find_run_files, load_studiogan_pair
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studiogan"
 CONFIG = Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model" / "studiogan.yaml"
-CASES = {"CIFAR10-BigGAN": ("CIFAR10/BigGAN", "cifar10"), "CIFAR10-BigGAN-Uncond": ("CIFAR10/BigGAN-Uncond", "cifar10"), "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256", "imagenet"),
+CASES = {"CIFAR10-BigGAN": ("CIFAR10/BigGAN", "cifar10"), "CIFAR10-BigGAN-Uncond": ("CIFAR10/BigGAN-Uncond", "cifar10"),
+         "ImageNet-BigGAN-256": ("ImageNet/BigGAN-256", "imagenet"),
          "CIFAR10-StyleGAN2-ADA": ("CIFAR10/StyleGAN2-ADA", "cifar10")}
 OVERRIDES = {"g_conv_dim": "g_conv_dim", "d_conv_dim": "d_conv_dim", "g_shared_dim": "g_shared_dim",
              "n_classes": "num_classes", "z_dim": "z_dim", "w_dim": "w_dim", "channel_max": "channel_max"}
