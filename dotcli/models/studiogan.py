@@ -9,7 +9,8 @@ from StudioGAN @ 947b35e; nothing of StudioGAN runs or is read at run time.
 
 Whether a run trained with mixed precision is not recorded in its files. dotcli evaluates in float32 either
 way; StudioGAN itself evaluates G with ``eval=True`` (autocast off), so for G this matches what StudioGAN
-computes; for D a mixed-precision run's training-time outputs were fp16-rounded (docs/models/studiogan.md).
+computes; for D a mixed-precision run's training-time outputs were fp16-rounded (docs/models/studiogan.md;
+deviations: docs/protocol.md#studiogan).
 """
 
 from __future__ import annotations
