@@ -265,10 +265,12 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
 
 def _build_biggan(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[dict, str]], sigma_source: str,
                   truncation: float | None, config: str) -> tuple[nn.Module, nn.Module, dict[str, Any], type]:
-    for key, default in (("truncation_psi", 1.0), ("truncation_cutoff", None)):
+    for key, default in (("truncation_psi", 1.0), ("truncation_cutoff", None), ("noise_mode", "random"),
+                         ("mixed_precision", False)):
         if cfg_get(model_cfg, key, default) != default:
             raise DotcliError(f"model.{key} applies to StudioGAN's StyleGAN2 configs; {config} is a BigGAN "
-                              "(its truncation is model.truncation)")
+                              "(its truncation is model.truncation; it has no noise inputs, and its mixed "
+                              "precision changes no architecture value)")
     n_classes, size, conditional = int(arch["n_classes"]), int(arch["img_size"]), bool(arch["conditional"])
     G = BigGANGenerator(img_size=size, z_dim=int(arch["z_dim"]), shared_dim=int(arch["g_shared_dim"]),
                         conv_dim=int(arch["g_conv_dim"]), n_classes=n_classes, attn_loc=tuple(arch["attn_g_loc"]),
@@ -292,6 +294,9 @@ def _build_stylegan2(arch: dict[str, Any], model_cfg: Any, states: dict[str, tup
     if truncation is not None:
         raise DotcliError(f"model.truncation applies to StudioGAN's BigGAN configs; {config} is a StyleGAN2 "
                           "(its truncation is model.truncation_psi, in W)")
+    if sigma_source != "stored":
+        raise DotcliError(f"model.sigma_source applies to StudioGAN's BigGAN configs; {config} is a StyleGAN2 "
+                          "(no spectral norm)")
     noise_mode = str(cfg_get(model_cfg, "noise_mode", "random"))
     if noise_mode not in NOISE_MODES:
         raise DotcliError(f"model.noise_mode={noise_mode} is not valid; expected {' | '.join(NOISE_MODES)}")

@@ -88,11 +88,26 @@ def test_stylegan2_truncation_psi_matches_studiogan_and_options_are_checked():
     for bad, message in (({"truncation": 0.5}, "model.truncation applies to StudioGAN's BigGAN configs"),
                          ({"noise_mode": "fresh"}, "model.noise_mode=fresh is not valid"),
                          ({"mixed_precision": "yes"}, "model.mixed_precision=yes is not valid"),
-                         ({"truncation_cutoff": 99}, "model.truncation_cutoff=99 is not valid")):
+                         ({"truncation_cutoff": 99}, "model.truncation_cutoff=99 is not valid"),
+                         ({"sigma_source": "exact"}, "model.sigma_source applies to StudioGAN's BigGAN")):
         with pytest.raises(DotcliError, match=message):
             load_studiogan_pair(model_cfg("CIFAR10-StyleGAN2-ADA", **bad), "cifar10", paths())
-    with pytest.raises(DotcliError, match="model.truncation_psi applies to StudioGAN's StyleGAN2 configs"):
-        load_studiogan_pair(model_cfg("CIFAR10-BigGAN", truncation_psi=0.5), "cifar10", paths())
+    for key, value in (("truncation_psi", 0.5), ("noise_mode", "const"), ("mixed_precision", True)):
+        with pytest.raises(DotcliError, match=f"model.{key} applies to StudioGAN's StyleGAN2 configs"):
+            load_studiogan_pair(model_cfg("CIFAR10-BigGAN", **{key: value}), "cifar10", paths())
+
+
+@pytest.mark.parametrize("name", ["CIFAR10-BigGAN", "ImageNet-BigGAN-256"])
+def test_biggan_scores_each_sample_on_its_own(name):
+    ref = expected(name)
+    pair = load_studiogan_pair(model_cfg(name), CASES[name][1], paths())
+    with torch.no_grad():  # eval-mode BN and no minibatch statistics: one sample's output ignores the others
+        whole_g, whole_d = pair.generate(ref["z"], ref["y"]), pair.discriminate(ref["x"], ref["y"])
+        for i in range(len(ref["y"])):
+            one = slice(i, i + 1)
+            torch.testing.assert_close(pair.generate(ref["z"][one], ref["y"][one]), whole_g[one], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(pair.discriminate(ref["x"][one], ref["y"][one]), whole_d[one], rtol=1e-5,
+                                       atol=1e-5)
 
 
 def test_exact_sigma_is_close_but_not_the_stored_one():

@@ -78,16 +78,23 @@ def test_pair_builds_through_the_runner_composition(hydra_configs):
     assert OmegaConf.select(cfg, "model.generator") == "G_ema"
 
 
-@pytest.mark.parametrize(("override", "needle"), [
-    ("model.config=CIFAR10/NoSuchGAN", "known: CIFAR10/BigGAN"),
-    ("model.checkpoint_dir=/nonexistent/run", "is not a directory"),
-])
-def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, override, needle):
-    proc = dot_run(*args(tmp_path, "method=none", override, f"hydra.run.dir={tmp_path / 'out'}"), cwd=ROOT,
-                   env={"PYTHONPATH": str(ROOT)})
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path):
+    run = args(tmp_path, "method=none", "model.config=CIFAR10/NoSuchGAN", f"hydra.run.dir={tmp_path / 'out'}")
+    proc = dot_run(*run, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("dot-run: error: ") and needle in line
+    assert line.startswith("dot-run: error: model.config=CIFAR10/NoSuchGAN is not a known StudioGAN config; known: ")
+    assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_a_missing_run_directory_is_one_line(tmp_path):
+    write_fake_cifar10(tmp_path / "data", per_file=8)
+    proc = dot_run_in_process(*args(tmp_path, "method=none", "model.checkpoint_dir=/nonexistent/run",
+                                    f"hydra.run.dir={tmp_path / 'out'}"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "dot-run: error: model.checkpoint_dir=/nonexistent/run is not a directory (expected a StudioGAN run's "
+        "checkpoint directory or its Hugging Face URL prefix)"]
     assert not (tmp_path / "out" / "result.json").exists()
 
 
