@@ -99,8 +99,8 @@ def test_a_missing_run_directory_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize(("experiment", "model", "dataset"), [
-    ("modern_cifar10_studiogan", "studiogan_cifar10_biggan", "cifar10"),
-    ("modern_cifar10_studiogan", "studiogan_cifar10_stylegan2_ada", "cifar10"),
+    ("modern_cifar10", "studiogan_cifar10_biggan", "cifar10"),
+    ("modern_cifar10", "studiogan_cifar10_stylegan2_ada", "cifar10"),
     ("modern_imagenet", "studiogan_imagenet_biggan", "imagenet"),
 ])
 def test_grids_run_all_eight_methods_at_50k_with_preflight(hydra_configs, experiment, model, dataset):
