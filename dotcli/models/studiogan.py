@@ -130,25 +130,27 @@ def _arch(model_cfg: Any) -> tuple[str, dict[str, Any]]:
 
 
 def find_run_files(run_dir: Path) -> dict[str, Path]:
-    """The G, G_ema and D files of one StudioGAN run directory: ``best`` when present, else ``current``;
+    """The G, G_ema and D files of one StudioGAN run directory, all from one save: the ``best`` set when all
+    three are there, else the ``current`` set (StudioGAN saves the three together, at one step); within a set,
     the highest step when a role has several."""
     if not run_dir.is_dir():
         raise DotcliError(f"model.checkpoint_dir={run_dir} is not a directory (expected a StudioGAN run's "
                           "checkpoint directory or its Hugging Face URL prefix)")
-    found: dict[str, tuple[int, int, Path]] = {}
+    found: dict[str, dict[str, tuple[int, Path]]] = {"best": {}, "current": {}}
     for path in run_dir.iterdir():
         match = FILE_RE.match(path.name)
         if not match or not path.is_file():
             continue
         role, when, step = match.group(1), match.group(2), int(match.group(3))
-        rank = (1 if when == "best" else 0, step)
-        if role not in found or rank > found[role][:2]:
-            found[role] = (*rank, path)
-    missing = [r for r in ROLES if r not in found]
-    if missing:
-        raise DotcliError(f"{run_dir} has no model={missing[0]}-best-weights-step=N.pth nor "
-                          f"model={missing[0]}-current-weights-step=N.pth (a StudioGAN run needs G, G_ema and D)")
-    return {role: found[role][2] for role in ROLES}
+        if role not in found[when] or step > found[when][role][0]:
+            found[when][role] = (step, path)
+    for when in ("best", "current"):
+        if all(role in found[when] for role in ROLES):
+            return {role: found[when][role][1] for role in ROLES}
+    when = "best" if found["best"] else "current"
+    missing = next(role for role in ROLES if role not in found[when])
+    raise DotcliError(f"{run_dir} has no model={missing}-{when}-weights-step=N.pth (a StudioGAN run needs G, G_ema "
+                      "and D saved together: all three best, or all three current)")
 
 
 def _download_run(prefix: str, roles: tuple[str, ...], model_cfg: Any, paths: Any) -> dict[str, Path]:
@@ -252,6 +254,8 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
     }
     for key in ("run_name", "best_fid", "best_step", "step"):
         value = d_blob.get(key)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
         if isinstance(value, (str, int, float, np.floating, np.integer)) and not isinstance(value, bool):
             notes[key] = value.item() if isinstance(value, np.generic) else value
     pair = pair_class(G=G, D=D, z_dim=int(arch["z_dim"]), prior="normal",

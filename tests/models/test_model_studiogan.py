@@ -142,14 +142,16 @@ def copy_run(tmp_path: Path, name: str = "CIFAR10-BigGAN") -> Path:
     return run
 
 
-def test_best_wins_over_current_and_current_alone_is_used(tmp_path):
+def test_best_wins_over_current_and_sets_are_never_mixed(tmp_path):
     run = copy_run(tmp_path)
     for role in ("G", "G_ema", "D"):
         shutil.copy(run / f"model={role}-best-weights-step=2.pth", run / f"model={role}-current-weights-step=9.pth")
     assert all("-best-" in p.name for p in find_run_files(run).values())
-    for role in ("G", "G_ema", "D"):
-        (run / f"model={role}-best-weights-step=2.pth").unlink()
+    (run / "model=D-best-weights-step=2.pth").unlink()  # an incomplete best set: the current set, not a mix
     assert all("-current-weights-step=9" in p.name for p in find_run_files(run).values())
+    (run / "model=D-current-weights-step=9.pth").unlink()
+    with pytest.raises(DotcliError, match=r"has no model=D-best-weights-step=N\.pth"):
+        find_run_files(run)
 
 
 def test_truncated_normal_prior_is_bounded_and_reproducible():
