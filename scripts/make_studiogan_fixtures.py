@@ -25,6 +25,11 @@ For each config the script
    (StyleGAN2: mapping(z, one_hot(y)) and synthesis with ``noise_mode='const'``, also at truncation psi 0.7),
    ``D(x, y)["adv_output"]`` and the gradient of its sum with respect to x.
 
+5. writes ``full_width_shapes.json``: every state-dict key and shape of StudioGAN's G_ema and D at the configs'
+   real widths (no reduction; BigGAN built on the meta device), for CIFAR10/BigGAN, CIFAR10/BigGAN-Uncond,
+   ImageNet/BigGAN-256, CIFAR10/StyleGAN2-ADA and CIFAR10/StyleGAN2-Uncond: the architecture table is checked
+   at full size too, without committing full-size weights.
+
 Only numbers are written (state dicts, tensors, the D file's plain fields); never StudioGAN's source.
 Run (StudioGAN checked out at STUDIOGAN, its extra packages importable):
     PYTHONPATH=$STUDIOGAN/src:<deps> python scripts/make_studiogan_fixtures.py --studiogan $STUDIOGAN
@@ -219,6 +224,34 @@ def make(name: str, studiogan: Path, seed: int) -> None:
     print(f"{name}: {sizes / 1e6:.2f} MB in {out}")
 
 
+SHAPE_CONFIGS = ("CIFAR10/BigGAN", "CIFAR10/BigGAN-Uncond", "ImageNet/BigGAN-256", "CIFAR10/StyleGAN2-ADA",
+                 "CIFAR10/StyleGAN2-Uncond")
+
+
+def write_full_width_shapes(studiogan: Path) -> None:
+    """Key -> shape of StudioGAN's G_ema and D state dicts at the configs' own widths."""
+    import json  # noqa: PLC0415
+
+    sys.path.insert(0, str(studiogan / "src"))
+    import config  # noqa: PLC0415
+    import models.model  # noqa: PLC0415
+
+    shapes = {}
+    for name in SHAPE_CONFIGS:
+        cfgs = config.Configurations(str(studiogan / "src" / "configs" / f"{name}.yaml"))
+        cfgs.RUN.mixed_precision = False
+        device = "cpu" if cfgs.MODEL.backbone == "stylegan2" else "meta"  # StudioGAN's filters need real tensors
+        with torch.device(device):
+            Gen, _, _, Dis, Gen_ema, _, _, _ = models.model.load_generator_discriminator(
+                DATA=cfgs.DATA, OPTIMIZATION=cfgs.OPTIMIZATION, MODEL=cfgs.MODEL, STYLEGAN=cfgs.STYLEGAN,
+                MODULES=cfgs.MODULES, RUN=cfgs.RUN, device=device, logger=None)
+        shapes[name] = {role: {k: list(v.shape) for k, v in net.state_dict().items()}
+                        for role, net in (("G_ema", Gen_ema), ("D", Dis))}
+    path = OUT / "full_width_shapes.json"
+    path.write_text(json.dumps({"commit": COMMIT, "configs": shapes}, indent=0, sort_keys=True) + "\n")
+    print(f"full-width shapes: {path.stat().st_size / 1e3:.0f} kB in {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studiogan", type=Path, required=True, help="a PyTorch-StudioGAN checkout at " + COMMIT)
@@ -229,6 +262,7 @@ def main() -> None:
     torch.set_grad_enabled(True)
     for name in args.only:
         make(name, args.studiogan, args.seed)
+    write_full_width_shapes(args.studiogan)
 
 
 if __name__ == "__main__":

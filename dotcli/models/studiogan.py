@@ -267,6 +267,41 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
     return pair
 
 
+def biggan_networks(arch: dict[str, Any], sigma_source: str = "stored") -> tuple[BigGANGenerator, BigGANDiscriminator]:
+    """dotcli's BigGAN G and D for a ``big_resnet`` entry of :data:`CONFIGS` (random weights)."""
+    n_classes, size, conditional = int(arch["n_classes"]), int(arch["img_size"]), bool(arch["conditional"])
+    G = BigGANGenerator(img_size=size, z_dim=int(arch["z_dim"]), shared_dim=int(arch["g_shared_dim"]),
+                        conv_dim=int(arch["g_conv_dim"]), n_classes=n_classes, attn_loc=tuple(arch["attn_g_loc"]),
+                        conditional=conditional, sigma_source=sigma_source)
+    D = BigGANDiscriminator(img_size=size, conv_dim=int(arch["d_conv_dim"]), n_classes=n_classes,
+                            attn_loc=tuple(arch["attn_d_loc"]), conditional=conditional, sigma_source=sigma_source)
+    return G, D
+
+
+def stylegan2_networks(arch: dict[str, Any], conv_clamp: float | None = None, where: str = "studiogan"
+                       ) -> tuple[nn.Module, nn.Module]:
+    """The StyleGAN2 G and D (dotcli's, from :mod:`dotcli.models.stylegan2_layers`) for a ``stylegan2`` entry of
+    :data:`CONFIGS`, built with the arguments StudioGAN's load_generator_discriminator passes (random weights)."""
+    c_dim = int(arch["n_classes"]) if arch["conditional"] else 0
+    common = {"img_resolution": int(arch["img_size"]), "img_channels": 3}
+    g_net = generator_from_kwargs({
+        "z_dim": int(arch["z_dim"]), "c_dim": c_dim, "w_dim": int(arch["w_dim"]), **common,
+        "mapping_kwargs": {"num_layers": int(arch["mapping_layers"])},
+        "synthesis_kwargs": {"channel_base": int(arch["channel_base"]), "channel_max": int(arch["channel_max"]),
+                             "conv_clamp": conv_clamp}}, where=where)
+    d_net = discriminator_from_kwargs({
+        "c_dim": c_dim, **common, "architecture": str(arch["d_architecture"]),
+        "channel_base": int(arch["channel_base"]), "channel_max": int(arch["channel_max"]), "conv_clamp": conv_clamp,
+        "cmap_dim": None, "block_kwargs": {}, "mapping_kwargs": {},
+        "epilogue_kwargs": {"mbstd_group_size": int(arch["mbstd_group_size"])}}, where=where)
+    return g_net, d_net
+
+
+def stylegan2_d_keys(state: dict[str, Any]) -> dict[str, Any]:
+    """StudioGAN's StyleGAN2 D keeps NVIDIA's epilogue output layer ``b4.out`` at the top level, as ``linear1``."""
+    return {(f"b4.out.{k[len('linear1.'):]}" if k.startswith("linear1.") else k): v for k, v in state.items()}
+
+
 def _build_biggan(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[dict, str]], sigma_source: str,
                   truncation: float | None, config: str) -> tuple[nn.Module, nn.Module, dict[str, Any], type]:
     for key, default in (("truncation_psi", 1.0), ("truncation_cutoff", None), ("noise_mode", "random"),
@@ -275,12 +310,8 @@ def _build_biggan(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[
             raise DotcliError(f"model.{key} applies to StudioGAN's StyleGAN2 configs; {config} is a BigGAN "
                               "(its truncation is model.truncation; it has no noise inputs, and its mixed "
                               "precision changes no architecture value)")
-    n_classes, size, conditional = int(arch["n_classes"]), int(arch["img_size"]), bool(arch["conditional"])
-    G = BigGANGenerator(img_size=size, z_dim=int(arch["z_dim"]), shared_dim=int(arch["g_shared_dim"]),
-                        conv_dim=int(arch["g_conv_dim"]), n_classes=n_classes, attn_loc=tuple(arch["attn_g_loc"]),
-                        conditional=conditional, sigma_source=sigma_source)
-    D = BigGANDiscriminator(img_size=size, conv_dim=int(arch["d_conv_dim"]), n_classes=n_classes,
-                            attn_loc=tuple(arch["attn_d_loc"]), conditional=conditional, sigma_source=sigma_source)
+    n_classes, conditional = int(arch["n_classes"]), bool(arch["conditional"])
+    G, D = biggan_networks(arch, sigma_source)
     (g_state, g_src), (d_state, d_src) = states["G"], states["D"]
     if conditional:
         _check_size(g_state, "shared.weight", 0, n_classes, "classes", g_src, config)
@@ -313,22 +344,11 @@ def _build_stylegan2(arch: dict[str, Any], model_cfg: Any, states: dict[str, tup
         raise DotcliError(f"model.mixed_precision={mixed} is not valid; expected true or false")
     conv_clamp = 256 if mixed else None  # load_generator_discriminator: conv_clamp 256 only with RUN.mixed_precision
     c_dim = int(arch["n_classes"]) if arch["conditional"] else 0
-    common = {"img_resolution": int(arch["img_size"]), "img_channels": 3}
-    g_net = generator_from_kwargs({
-        "z_dim": int(arch["z_dim"]), "c_dim": c_dim, "w_dim": int(arch["w_dim"]), **common,
-        "mapping_kwargs": {"num_layers": int(arch["mapping_layers"])},
-        "synthesis_kwargs": {"channel_base": int(arch["channel_base"]), "channel_max": int(arch["channel_max"]),
-                             "conv_clamp": conv_clamp}}, where=config)
-    d_net = discriminator_from_kwargs({
-        "c_dim": c_dim, **common, "architecture": str(arch["d_architecture"]),
-        "channel_base": int(arch["channel_base"]), "channel_max": int(arch["channel_max"]), "conv_clamp": conv_clamp,
-        "cmap_dim": None, "block_kwargs": {}, "mapping_kwargs": {},
-        "epilogue_kwargs": {"mbstd_group_size": int(arch["mbstd_group_size"])}}, where=config)
+    g_net, d_net = stylegan2_networks(arch, conv_clamp, where=config)
     if cutoff is not None and not (isinstance(cutoff, int) and 0 <= cutoff <= g_net.num_ws):
         raise DotcliError(f"model.truncation_cutoff={cutoff} is not valid; expected null or 0..{g_net.num_ws}")
     (g_state, g_src), (d_state, d_src) = states["G"], states["D"]
-    # StudioGAN's D keeps NVIDIA's epilogue output layer b4.out at the top level, as linear1
-    d_state = {(f"b4.out.{k[len('linear1.'):]}" if k.startswith("linear1.") else k): v for k, v in d_state.items()}
+    d_state = stylegan2_d_keys(d_state)
     if c_dim:
         _check_size(g_state, "mapping.embed.weight", 1, c_dim, "classes", g_src, config)
         _check_size(d_state, "mapping.embed.weight", 1, c_dim, "classes", d_src, config)

@@ -4,6 +4,7 @@ scripts/make_studiogan_fixtures.py), run-directory rules, downloads, truncation 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,14 @@ import torch
 from omegaconf import OmegaConf
 
 from dotcli import DotcliError
-from dotcli.models.studiogan import CONFIGS, find_run_files, load_studiogan_pair
+from dotcli.models.studiogan import (
+    CONFIGS,
+    biggan_networks,
+    find_run_files,
+    load_studiogan_pair,
+    stylegan2_d_keys,
+    stylegan2_networks,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studiogan"
 CONFIG = Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model" / "studiogan.yaml"
@@ -263,3 +271,17 @@ def test_known_configs_cover_the_issue():
     assert CONFIGS["ImageNet/BigGAN-256"]["img_size"] == 128 and CONFIGS["ImageNet/BigGAN-256"]["z_dim"] == 120
     sg2 = CONFIGS["CIFAR10/StyleGAN2-ADA"]
     assert sg2["loss"] == "logistic" and sg2["channel_max"] == 512 and sg2["mbstd_group_size"] == 32
+
+
+@pytest.mark.parametrize("config", ["CIFAR10/BigGAN", "CIFAR10/BigGAN-Uncond", "ImageNet/BigGAN-256",
+                                    "CIFAR10/StyleGAN2-ADA", "CIFAR10/StyleGAN2-Uncond"])
+def test_full_width_networks_have_studiogans_keys_and_shapes(config):
+    """The table at the configs' real widths: every key and shape of StudioGAN's own G_ema and D (recorded by
+    scripts/make_studiogan_fixtures.py), networks built on the meta device (no memory, no weights)."""
+    theirs = json.loads((FIXTURES / "full_width_shapes.json").read_text())["configs"][config]
+    arch = CONFIGS[config]
+    with torch.device("meta"):
+        G, D = biggan_networks(arch) if arch["backbone"] == "big_resnet" else stylegan2_networks(arch)
+    their_d = theirs["D"] if arch["backbone"] == "big_resnet" else stylegan2_d_keys(theirs["D"])
+    for ours, expected_shapes in ((G, theirs["G_ema"]), (D, their_d)):
+        assert {k: list(v.shape) for k, v in ours.state_dict().items()} == expected_shapes
