@@ -62,7 +62,7 @@ FIXTURES = {
 }
 
 
-def build(studiogan: Path, cfg_file: str, model_over: dict, data_over: dict):
+def build(studiogan: Path, cfg_file: str, model_over: dict, data_over: dict, full_width: bool = False):
     sys.path.insert(0, str(studiogan / "src"))
     import config  # noqa: PLC0415  (StudioGAN's own modules)
     import models.model  # noqa: PLC0415
@@ -73,7 +73,7 @@ def build(studiogan: Path, cfg_file: str, model_over: dict, data_over: dict):
     for key, value in data_over.items():
         setattr(cfgs.DATA, key, value)
     cfgs.RUN.mixed_precision = False
-    if cfgs.MODEL.backbone == "stylegan2":
+    if cfgs.MODEL.backbone == "stylegan2" and not full_width:
         return (cfgs, *build_stylegan2(cfgs))
     Gen, _, _, Dis, Gen_ema, _, _, ema = models.model.load_generator_discriminator(
         DATA=cfgs.DATA, OPTIMIZATION=cfgs.OPTIMIZATION, MODEL=cfgs.MODEL, STYLEGAN=cfgs.STYLEGAN,
@@ -252,14 +252,77 @@ def write_full_width_shapes(studiogan: Path) -> None:
     print(f"full-width shapes: {path.stat().st_size / 1e3:.0f} kB in {path}")
 
 
+def compare_full_width(studiogan: Path, seed: int) -> None:
+    """Print the largest relative difference between StudioGAN's networks at the configs' real widths (random,
+    perturbed weights, eval mode) and dotcli's loaded with their state dicts; nothing is written. Needs dotcli
+    importable too (PYTHONPATH=<dotcli checkout>:...)."""
+    import torch.nn.functional as F  # noqa: PLC0415
+
+    from dotcli.models.studiogan import (  # noqa: PLC0415
+        CONFIGS,
+        biggan_networks,
+        stylegan2_d_keys,
+        stylegan2_networks,
+    )
+    from dotcli.models.stylegan2_ada import StyleGAN2Discriminator, StyleGAN2Generator  # noqa: PLC0415
+
+    rel = lambda a, b: float((a - b).abs().max() / b.abs().max())  # noqa: E731
+    for name in ("CIFAR10/BigGAN", "ImageNet/BigGAN-256", "CIFAR10/StyleGAN2-ADA"):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        cfgs, Gen, Dis, Gen_ema, _ = build(studiogan, f"{name}.yaml", {}, {}, full_width=True)
+        with torch.no_grad():
+            for net in (Gen_ema, Dis):
+                for pname, p in net.named_parameters():
+                    p.fill_(0.7) if pname.endswith(".sigma") else p.add_(0.05 * torch.randn(p.shape, generator=gen))
+        n, size, classes = 2, cfgs.DATA.img_size, cfgs.DATA.num_classes
+        z, y = sample_z_y(cfgs, n, gen)
+        x = torch.rand(n, 3, size, size, generator=gen) * 2 - 1
+        stylegan = cfgs.MODEL.backbone == "stylegan2"
+        if not stylegan:  # training-mode passes: SN vectors and BN statistics follow the perturbed weights
+            Gen_ema.train(), Dis.train()
+            with torch.no_grad():
+                Gen_ema(*sample_z_y(cfgs, 4, gen)), Dis(x, y)
+        Gen_ema.eval(), Dis.eval()
+        with torch.no_grad():
+            g_ref = (Gen_ema(z, F.one_hot(y, classes), eval=True, noise_mode="const") if stylegan
+                     else Gen_ema(z, y, eval=True))
+        x_req = x.clone().requires_grad_(True)
+        d_ref = Dis(x_req, y, eval=True)["adv_output"].reshape(-1)
+        (grad_ref,) = torch.autograd.grad(d_ref.sum(), x_req)
+        arch = CONFIGS[name]
+        if stylegan:
+            g_net, d_net = stylegan2_networks(arch)
+            g_net.load_state_dict(Gen_ema.state_dict())
+            d_net.load_state_dict(stylegan2_d_keys(Dis.state_dict()))
+            G, D = StyleGAN2Generator(g_net, noise_mode="const"), StyleGAN2Discriminator(d_net)
+        else:
+            G, D = biggan_networks(arch)
+            G.load_state_dict(Gen_ema.state_dict())
+            D.load_state_dict(Dis.state_dict())
+        G.eval(), D.eval()
+        with torch.no_grad():
+            g = G(z, y)
+        x_req = x.clone().requires_grad_(True)
+        d = D(x_req, y).reshape(-1)
+        (grad,) = torch.autograd.grad(d.sum(), x_req)
+        print(f"full width {name}: G {rel(g, g_ref):.1e}, D {rel(d.detach(), d_ref.detach()):.1e}, "
+              f"grad D {rel(grad, grad_ref):.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studiogan", type=Path, required=True, help="a PyTorch-StudioGAN checkout at " + COMMIT)
     parser.add_argument("--only", nargs="*", default=list(FIXTURES), choices=list(FIXTURES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare-full-width", action="store_true",
+                        help="only print the differences to dotcli at the configs' real widths (writes nothing)")
     args = parser.parse_args()
     os.chdir(args.studiogan / "src")  # StudioGAN imports its modules relative to src/
     torch.set_grad_enabled(True)
+    if args.compare_full_width:
+        compare_full_width(args.studiogan, args.seed)
+        return
     for name in args.only:
         make(name, args.studiogan, args.seed)
     write_full_width_shapes(args.studiogan)
