@@ -33,6 +33,8 @@ For each config the script
 Only numbers are written (state dicts, tensors, the D file's plain fields); never StudioGAN's source.
 Run (StudioGAN checked out at STUDIOGAN, its extra packages importable):
     PYTHONPATH=$STUDIOGAN/src:<deps> python scripts/make_studiogan_fixtures.py --studiogan $STUDIOGAN
+With ``--compare-full-width`` (dotcli importable too) it instead prints the differences between StudioGAN's
+networks at the configs' real widths and dotcli's, writing nothing.
 """
 
 from __future__ import annotations
