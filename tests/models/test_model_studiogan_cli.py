@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from dotcli.components import load_pair
@@ -27,6 +28,15 @@ FAST = {"none": [], "naive": ["method.steps=2"], "dot": ["method.steps=2", "meth
         "drs": ["method.burn_in=24", "method.calibrate=never"],
         "mh": ["method.chain_length=4", "method.calibrate=none"],
         "ddls": ["method.steps=2", "method.record_every=2"], "dgflow": ["method.steps=2"]}
+
+
+@pytest.fixture
+def configs():
+    """Hydra's compose API on dotcli's configs, per test: the in-process dot-run tests above clear Hydra's state."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="dotcli.configs", version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
 
 
 def args(tmp_path: Path, *extra: str) -> list[str]:
@@ -71,7 +81,7 @@ def test_samplers_run_on_studiogan_stylegan2(tmp_path, method):
     assert rec["model_notes"]["mbstd_group_size"] == 32
 
 
-def test_pair_builds_through_the_runner_composition(hydra_configs):
+def test_pair_builds_through_the_runner_composition(configs):
     cfg = compose(config_name="run", overrides=["dataset=cifar10", *MODEL])
     pair = load_pair(cfg)
     assert pair.n_classes == 10 and pair.z_dim == 80 and pair.d_output == "critic"
@@ -103,7 +113,7 @@ def test_a_missing_run_directory_is_one_line(tmp_path):
     ("modern_cifar10", "studiogan_cifar10_stylegan2_ada", "cifar10"),
     ("modern_imagenet", "studiogan_imagenet_biggan", "imagenet"),
 ])
-def test_grids_run_all_eight_methods_at_50k_with_preflight(hydra_configs, experiment, model, dataset):
+def test_grids_run_all_eight_methods_at_50k_with_preflight(configs, experiment, model, dataset):
     cfg = compose(config_name="run", overrides=[f"experiment={experiment}", f"model={model}", f"dataset={dataset}"],
                   return_hydra_config=True)
     params = cfg.hydra.sweeper.params
@@ -115,7 +125,7 @@ def test_grids_run_all_eight_methods_at_50k_with_preflight(hydra_configs, experi
         assert cfg.batch_size % 32 == 0 and cfg.model.files.cifar10.D.sha256
 
 
-def test_preflight_names_a_missing_run_directory(hydra_configs, tmp_path):
+def test_preflight_names_a_missing_run_directory(configs, tmp_path):
     cfg = compose(config_name="run", overrides=["model=studiogan_cifar10_biggan", "dataset=cifar10",
                                                 f"paths.cache={tmp_path}"])
     missing = checkpoints_missing(cfg, allow_download=False)
