@@ -162,6 +162,7 @@ def setup(cfg: DictConfig) -> Job:
     sampler: Sampler = build(method, "method", "method")
     evaluation: Evaluation = build(cfg.dataset.evaluation, "evaluation", "dataset.evaluation", dataset=dataset,
                                    metrics=cfg.metrics, device=device)
+    evaluation.check_pair(pair)  # before any sampling
     sample = getattr(dataset, "sample", None)
     real = (lambda n, g: sample(n, g).to(device)) if sample else None
     return Job(device, pair, sampler, evaluation, real)
