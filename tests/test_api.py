@@ -183,3 +183,27 @@ def test_the_docstring_examples_run(tmp_path, monkeypatch):
     for module in (dotcli.api,):
         result = doctest.testmod(module, extraglobs={"dotcli": dotcli}, optionflags=doctest.ELLIPSIS)
         assert result.attempted >= 6 and result.failed == 0
+
+
+def test_a_model_family_loads_through_load_pair_and_refines_as_dot_run(tmp_path):
+    """StyleGAN2-ADA (its own loader and ModelPair subclass) through the API, unchanged: dot-run's numbers."""
+    from tests.data.fake import write_fake_cifar10
+    from tests.models.nvidia_pickle_writer import fixture_pickle
+    from tests.models.test_stylegan2_ada import load_fixture
+
+    fixture_pickle(tmp_path / "cond.pkl", load_fixture("cifar_cond_small"))
+    write_fake_cifar10(tmp_path / "data", per_file=8)
+    common = ["dataset=cifar10", "model=stylegan2_ada", f"model.checkpoint={tmp_path / 'cond.pkl'}", "device=cpu",
+              "metrics.feature_extractor=py:tests.metrics.tiny:make_tiny_extractor", "metrics.is_splits=2",
+              f"paths.data={tmp_path / 'data'}", f"paths.cache={tmp_path / 'cache'}", "paths.allow_download=false"]
+    dot = ["method.steps=2", "method.k_eff_pairs=10"]
+    proc = dot_run_in_process(*common, "method=dot", *dot, "n_samples=24", "batch_size=24", "hydra.run.dir=out",
+                              cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "out" / "result.json").read_text())
+    pair = dotcli.load_pair(*common)
+    assert type(pair).__name__ == "StyleGAN2Pair" and pair.n_classes == 10
+    batch = dotcli.refine(pair, "dot", n=24, seed=0, dataset="cifar10", batch_size=24, device="cpu", steps=2,
+                          k_eff_pairs=10)
+    scores = dotcli.evaluate(batch.x, *common)
+    assert scores and scores == {k: record["metrics"][k] for k in scores}
