@@ -10,6 +10,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.models.stylegan2_ada import read_networks
+from dotcli.models.stylegan2_layers import set_fused_modconv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stylegan2_ada"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.pt"))
@@ -45,12 +46,15 @@ def test_fixtures_present():
     assert len(NAMES) >= 4, f"fixtures missing in {FIXTURES}"
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
 @pytest.mark.parametrize("name", NAMES)
-def test_matches_official_code(name, tmp_path):
+def test_matches_official_code(name, fused, tmp_path):
     from tests.models.nvidia_pickle_writer import fixture_pickle
 
     fx = load_fixture(name)
     nets = read_networks(fixture_pickle(tmp_path / f"{name}.pkl", fx))
+    for key in ("G", "G_ema"):
+        set_fused_modconv(nets[key], fused)
     z, cg, x, cd = fixture_inputs(fx)
     want = fx["outputs"]
     with torch.no_grad():
