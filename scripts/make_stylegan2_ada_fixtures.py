@@ -9,7 +9,8 @@ For each configuration below the script builds G, D (random init, then every par
 that biases, noise strengths and w_avg are not zero), G_ema (a perturbed copy of G), pickles them exactly as
 ``training/training_loop.py`` does (``pickle.dump(dict(training_set_kwargs, G, D, G_ema, augment_pipe))``),
 loads that real pickle with dotcli, and prints the largest relative difference (max |a - b| / max |b|) of
-G_ema(z, c) (noise_mode const), G_ema with truncation psi 0.7, G(z, c), D(x, c), and grad_x sum D(x, c), for
+G_ema(z, c) (noise_mode const), G_ema with truncation psi 0.7, G(z, c), D(x, c), grad_x sum D(x, c) and
+grad_z sum D(G_ema(z, c), c) (what latent DOT follows), for
 dotcli's default modulated convolution (activations scaled around one shared convolution) and for the fused
 one (per-sample weights, the official evaluation path).
 Configurations marked ``commit`` are written to tests/models/fixtures/stylegan2_ada/<name>.pt as numbers
@@ -99,6 +100,8 @@ def outputs(G_ema, G, D, z, cg, x, cd) -> dict[str, torch.Tensor]:
     d = D(xr, cd)
     (grad,) = torch.autograd.grad(d.sum(), xr)
     out["D"], out["grad_D"] = d.detach(), grad
+    zr = z.clone().requires_grad_(True)  # what latent DOT differentiates: D(G_ema(z, c), c) with respect to z
+    (out["grad_z_D_G_ema"],) = torch.autograd.grad(D(G_ema(zr, cg, noise_mode="const"), cg).sum(), zr)
     return {k: v.detach() for k, v in out.items()}
 
 

@@ -65,7 +65,9 @@ def test_matches_official_code(name, fused, tmp_path):
     d = nets["D"](xr, cd)
     (got["grad_D"],) = torch.autograd.grad(d.sum(), xr)
     got["D"] = d.detach()
-    for key in ("G_ema", "G_ema_trunc07", "G", "D", "grad_D"):
+    zr = z.clone().requires_grad_(True)
+    (got["grad_z_D_G_ema"],) = torch.autograd.grad(nets["D"](nets["G_ema"](zr, cg, noise_mode="const"), cg).sum(), zr)
+    for key in ("G_ema", "G_ema_trunc07", "G", "D", "grad_D", "grad_z_D_G_ema"):
         assert got[key].shape == want[key].shape, key
         assert rel(got[key], want[key]) <= TOLERANCE, (key, rel(got[key], want[key]))
     # the comparison can fail: truncation, G vs G_ema, and D's batch mates all change the numbers
