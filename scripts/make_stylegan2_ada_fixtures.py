@@ -156,6 +156,12 @@ def main() -> None:
         fused = outputs(nets["G_ema"], nets["G"], nets["D"], z, cg, x, cd)
         print(f"{name} (fused modconv): " + ", ".join(f"{k} {rel(fused[k], official[k]):.2e}" for k in official),
               flush=True)
+        # float32 round-off scale: the official code's own training-mode (unfused) modconv against its eval path
+        official_unfused = outputs(functools.partial(G_ema, force_fp32=True, fused_modconv=False),
+                                   functools.partial(G, force_fp32=True, fused_modconv=False),
+                                   functools.partial(D, force_fp32=True), z, cg, x, cd)
+        print(f"{name} (official unfused vs official fused): "
+              + ", ".join(f"{k} {rel(official_unfused[k], official[k]):.2e}" for k in official), flush=True)
         if commit and not args.no_write:
             blob = {"repo": REPO, "commit": COMMIT, "name": name, "seed": seed, "n_g": n_g, "n_d": n_d,
                     "init_kwargs": {"G": gk, "D": dk}, "training_set_kwargs": snapshot["training_set_kwargs"],

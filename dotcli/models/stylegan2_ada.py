@@ -31,7 +31,7 @@ from dotcli import DotcliError
 from dotcli.models.loading import cfg_get, load_state_dict_checked
 from dotcli.models.nvidia_pickle import PersistentObject, flat_state, read_network_pickle, sources
 from dotcli.models.pair import ModelPair
-from dotcli.models.stylegan2_layers import Discriminator, Generator
+from dotcli.models.stylegan2_layers import Discriminator, Generator, set_fused_modconv
 
 # The _init_kwargs each class takes (nested dicts by key); IGNORED ones only set FP16 / training behaviour.
 G_KEYS = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"}
@@ -185,8 +185,9 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
     """The pair of a stylegan2-ada-pytorch network pickle (``model.checkpoint`` or the dataset's public file).
 
     Config keys: ``checkpoint``, ``generator`` (G_ema | G), ``truncation_psi``, ``truncation_cutoff``,
-    ``noise_mode`` (const | random | none), ``files`` (dataset -> file spec), ``resolutions`` (dataset ->
-    image size).
+    ``noise_mode`` (const | random | none), ``fused_modconv`` (false: activations scaled around one shared
+    convolution, memory independent of the batch; true: per-sample weights, bit-identical to the official
+    float32 evaluation path), ``files`` (dataset -> file spec), ``resolutions`` (dataset -> image size).
     """
     from dotcli.checkpoints import is_url, resolve_checkpoint, url_spec
 
@@ -197,6 +198,9 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
     noise_mode = str(cfg_get(model_cfg, "noise_mode", "random"))
     if noise_mode not in NOISE_MODES:
         raise DotcliError(f"model.noise_mode={noise_mode!r} is not valid; expected {' | '.join(NOISE_MODES)}")
+    fused = cfg_get(model_cfg, "fused_modconv", False)
+    if not isinstance(fused, bool):
+        raise DotcliError(f"model.fused_modconv={fused!r} is not valid; expected true or false")
     psi = float(cfg_get(model_cfg, "truncation_psi", 1.0))
     cutoff = cfg_get(model_cfg, "truncation_cutoff")
     cutoff = None if cutoff is None else int(cutoff)
@@ -222,7 +226,7 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
         file_notes = {"file": str(cfg_get(spec, "name", path.name)), "url": cfg_get(spec, "url")}
 
     nets = read_networks(path)
-    g_net: Generator = nets[generator]
+    g_net: Generator = set_fused_modconv(nets[generator], fused)
     d_net: Discriminator = nets["D"]
     if expected_px is not None and g_net.img_resolution != expected_px:
         raise DotcliError(f"{path} holds {g_net.img_resolution}x{g_net.img_resolution} networks but dataset "
@@ -234,7 +238,7 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
         raise DotcliError(f"model.truncation_cutoff={cutoff} is not valid; expected 0..{g_net.num_ws} (num_ws)")
     notes = {"format": "stylegan2-ada-pytorch network pickle, read without running its code",
              "checkpoint_sha256": _sha256(path), **file_notes, "module_src_sha256": nets["module_src_sha256"],
-             "generator": generator}
+             "generator": generator, "fused_modconv": fused}
     return make_pair(g_net, d_net, name=name, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
                      notes=notes)
 

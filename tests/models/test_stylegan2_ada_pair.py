@@ -143,3 +143,15 @@ def test_dataset_file_is_used_when_no_checkpoint_is_given(cond_file, tmp_path):
         load_stylegan2_ada_pair(model, "cifar10", paths)
     with pytest.raises(DotcliError, match="no public file for dataset 'stl10'"):
         load_stylegan2_ada_pair(model, "stl10", paths)
+
+
+def test_fused_modconv_option_follows_the_official_eval_path(cond_file):
+    fx = load_fixture("cifar_cond_small")
+    z = fx["inputs"]["z"]
+    pair = pair_of(cond_file, noise_mode="const", fused_modconv=True)
+    with torch.no_grad():
+        # bit-identical where the fixtures were made; 1e-6 leaves room for another CPU's round-off
+        assert rel(pair.generate(z, fx["inputs"]["y_g"]), fx["outputs"]["G_ema"]) <= 1e-6
+    assert pair.notes["fused_modconv"] is True
+    with pytest.raises(DotcliError, match="model.fused_modconv"):
+        pair_of(cond_file, fused_modconv="yes")
