@@ -9,7 +9,10 @@ For each configuration below the script builds G, D (random init, then every par
 that biases, noise strengths and w_avg are not zero), G_ema (a perturbed copy of G), pickles them exactly as
 ``training/training_loop.py`` does (``pickle.dump(dict(training_set_kwargs, G, D, G_ema, augment_pipe))``),
 loads that real pickle with dotcli, and prints the largest relative difference (max |a - b| / max |b|) of
-G_ema(z, c) (noise_mode const), G_ema with truncation psi 0.7, G(z, c), D(x, c), and grad_x sum D(x, c).
+G_ema(z, c) (noise_mode const), G_ema with truncation psi 0.7, G(z, c), D(x, c), grad_x sum D(x, c) and
+grad_z sum D(G_ema(z, c), c) (what latent DOT follows), for
+dotcli's default modulated convolution (activations scaled around one shared convolution) and for the fused
+one (per-sample weights, the official evaluation path).
 Configurations marked ``commit`` are written to tests/models/fixtures/stylegan2_ada/<name>.pt as numbers
 only: the ``_init_kwargs``, the state dicts, the inputs' seed and the official outputs (never the official
 source, never a pickle that embeds it); the tests write a file in the original format from them.
@@ -97,6 +100,8 @@ def outputs(G_ema, G, D, z, cg, x, cd) -> dict[str, torch.Tensor]:
     d = D(xr, cd)
     (grad,) = torch.autograd.grad(d.sum(), xr)
     out["D"], out["grad_D"] = d.detach(), grad
+    zr = z.clone().requires_grad_(True)  # what latent DOT differentiates: D(G_ema(z, c), c) with respect to z
+    (out["grad_z_D_G_ema"],) = torch.autograd.grad(D(G_ema(zr, cg, noise_mode="const"), cg).sum(), zr)
     return {k: v.detach() for k, v in out.items()}
 
 
@@ -114,6 +119,7 @@ def main() -> None:
     from training.networks import Discriminator, Generator  # the official code (not shipped with dotcli)
 
     from dotcli.models.stylegan2_ada import read_networks
+    from dotcli.models.stylegan2_layers import set_fused_modconv
 
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -142,9 +148,20 @@ def main() -> None:
             with open(pkl, "wb") as f:
                 pickle.dump(snapshot, f)  # as training_loop.py writes it
             nets = read_networks(pkl)
-        ours = outputs(nets["G_ema"], nets["G"], nets["D"], z, cg, x, cd)
+        ours = outputs(nets["G_ema"], nets["G"], nets["D"], z, cg, x, cd)  # dotcli's default (unfused) modconv
         diffs = {k: rel(ours[k], official[k]) for k in official}
         print(f"{name}: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()), flush=True)
+        for key in ("G", "G_ema"):
+            set_fused_modconv(nets[key], True)
+        fused = outputs(nets["G_ema"], nets["G"], nets["D"], z, cg, x, cd)
+        print(f"{name} (fused modconv): " + ", ".join(f"{k} {rel(fused[k], official[k]):.2e}" for k in official),
+              flush=True)
+        # float32 round-off scale: the official code's own training-mode (unfused) modconv against its eval path
+        official_unfused = outputs(functools.partial(G_ema, force_fp32=True, fused_modconv=False),
+                                   functools.partial(G, force_fp32=True, fused_modconv=False),
+                                   functools.partial(D, force_fp32=True), z, cg, x, cd)
+        print(f"{name} (official unfused vs official fused): "
+              + ", ".join(f"{k} {rel(official_unfused[k], official[k]):.2e}" for k in official), flush=True)
         if commit and not args.no_write:
             blob = {"repo": REPO, "commit": COMMIT, "name": name, "seed": seed, "n_g": n_g, "n_d": n_d,
                     "init_kwargs": {"G": gk, "D": dk}, "training_set_kwargs": snapshot["training_set_kwargs"],

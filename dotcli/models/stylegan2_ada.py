@@ -31,7 +31,7 @@ from dotcli import DotcliError
 from dotcli.models.loading import cfg_get, load_state_dict_checked
 from dotcli.models.nvidia_pickle import PersistentObject, flat_state, read_network_pickle, sources
 from dotcli.models.pair import ModelPair
-from dotcli.models.stylegan2_layers import Discriminator, Generator
+from dotcli.models.stylegan2_layers import Discriminator, Generator, set_fused_modconv
 
 # The _init_kwargs each class takes (nested dicts by key); IGNORED ones only set FP16 / training behaviour.
 G_KEYS = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"}
@@ -185,8 +185,9 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
     """The pair of a stylegan2-ada-pytorch network pickle (``model.checkpoint`` or the dataset's public file).
 
     Config keys: ``checkpoint``, ``generator`` (G_ema | G), ``truncation_psi``, ``truncation_cutoff``,
-    ``noise_mode`` (const | random | none), ``files`` (dataset -> file spec), ``resolutions`` (dataset ->
-    image size).
+    ``noise_mode`` (const | random | none), ``fused_modconv`` (false: activations scaled around one shared
+    convolution, memory independent of the batch; true: per-sample weights, bit-identical to the official
+    float32 evaluation path), ``files`` (dataset -> file spec), ``resolutions`` (dataset -> image size).
     """
     from dotcli.checkpoints import is_url, resolve_checkpoint, url_spec
 
@@ -197,6 +198,9 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
     noise_mode = str(cfg_get(model_cfg, "noise_mode", "random"))
     if noise_mode not in NOISE_MODES:
         raise DotcliError(f"model.noise_mode={noise_mode!r} is not valid; expected {' | '.join(NOISE_MODES)}")
+    fused = cfg_get(model_cfg, "fused_modconv", False)
+    if not isinstance(fused, bool):
+        raise DotcliError(f"model.fused_modconv={fused!r} is not valid; expected true or false")
     psi = float(cfg_get(model_cfg, "truncation_psi", 1.0))
     cutoff = cfg_get(model_cfg, "truncation_cutoff")
     cutoff = None if cutoff is None else int(cutoff)
@@ -222,7 +226,7 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
         file_notes = {"file": str(cfg_get(spec, "name", path.name)), "url": cfg_get(spec, "url")}
 
     nets = read_networks(path)
-    g_net: Generator = nets[generator]
+    g_net: Generator = set_fused_modconv(nets[generator], fused)
     d_net: Discriminator = nets["D"]
     if expected_px is not None and g_net.img_resolution != expected_px:
         raise DotcliError(f"{path} holds {g_net.img_resolution}x{g_net.img_resolution} networks but dataset "
@@ -232,24 +236,54 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
                           f"({d_net.img_resolution} px, {d_net.c_dim} classes) do not fit each other")
     if cutoff is not None and not 0 <= cutoff <= g_net.num_ws:
         raise DotcliError(f"model.truncation_cutoff={cutoff} is not valid; expected 0..{g_net.num_ws} (num_ws)")
-    G = StyleGAN2Generator(g_net, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode)
+    notes = {"format": "stylegan2-ada-pytorch network pickle, read without running its code",
+             "checkpoint_sha256": _sha256(path), **file_notes, "module_src_sha256": nets["module_src_sha256"],
+             "generator": generator, "fused_modconv": fused}
+    return make_pair(g_net, d_net, name=name, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
+                     notes=notes)
+
+
+def mbstd_rule(group: int | None) -> str:
+    """The minibatch-std rule in words (written into every record's ``model_notes``)."""
+    if group is None:
+        return ("D's minibatch std takes the whole batch as one group: a sample's output depends on every sample "
+                "of its batch; samplers keep each batch and its order for the whole refinement")
+    return ("D sees each batch laid out as in training (group of sample i: i, i+n/G, ...; "
+            f"G = min({group}, n)); a batch that is not a multiple of G is completed cyclically with its own first "
+            "samples, whose outputs are dropped; samplers keep each batch and its order for the whole refinement, "
+            "so a sample's group mates are fixed")
+
+
+def make_pair(g_net: Generator, d_net: Discriminator, name: str = "stylegan2_ada", truncation_psi: float = 1.0,
+              truncation_cutoff: int | None = None, noise_mode: str = "random",
+              notes: dict[str, Any] | None = None) -> StyleGAN2Pair:
+    """The :class:`ModelPair` of a StyleGAN2 G and D (N(0, I) prior, logit D, images in [-1, 1])."""
+    G = StyleGAN2Generator(g_net, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                           noise_mode=noise_mode)
     D = StyleGAN2Discriminator(d_net)
-    group = D.group_size
-    notes = {
-        "format": "stylegan2-ada-pytorch network pickle, read without running its code",
-        "checkpoint_sha256": _sha256(path), **file_notes,
-        "module_src_sha256": nets["module_src_sha256"],
-        "generator": generator, "truncation_psi": psi, "truncation_cutoff": cutoff, "noise_mode": noise_mode,
-        "resolution": g_net.img_resolution, "c_dim": g_net.c_dim, "d_architecture": d_net.b4.architecture,
-        "mbstd_group_size": group,
-        "mbstd_rule": ("D sees each batch laid out as in training (group of sample i: i, i+n/G, ...; "
-                       f"G = min({group}, n)); a batch that is not a multiple of G is completed cyclically with "
-                       "its own first samples, whose outputs are dropped; samplers keep each batch and its order "
-                       "for the whole refinement, so a sample's group mates are fixed") if group else "no mbstd",
-        "precision": "float32 reference ops (the files' FP16 settings are ignored)",
-    }
+    notes = {**(notes or {}), "truncation_psi": G.truncation_psi, "truncation_cutoff": truncation_cutoff,
+             "noise_mode": noise_mode, "resolution": g_net.img_resolution, "c_dim": g_net.c_dim,
+             "d_architecture": d_net.b4.architecture, "mbstd_group_size": D.group_size,
+             "mbstd_rule": mbstd_rule(D.group_size) if d_net.b4.mbstd is not None else "no minibatch std",
+             "precision": "float32 reference ops (the files' FP16 settings are ignored)"}
     return StyleGAN2Pair(G=G, D=D, z_dim=g_net.z_dim, prior="normal", n_classes=g_net.c_dim, d_output="logit",
                          sample_range=(-1.0, 1.0), name=name, notes=notes)
+
+
+#: train.py's cfg ``cifar`` for class-conditional CIFAR-10 (the architecture of NVIDIA's cifar10.pkl)
+CIFAR10_G_KWARGS = dict(z_dim=512, c_dim=10, w_dim=512, img_resolution=32, img_channels=3,
+                        mapping_kwargs=dict(num_layers=2),
+                        synthesis_kwargs=dict(channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256))
+CIFAR10_D_KWARGS = dict(c_dim=10, img_resolution=32, img_channels=3, architecture="orig", channel_base=32768,
+                        channel_max=512, num_fp16_res=4, conv_clamp=256, block_kwargs={}, mapping_kwargs={},
+                        epilogue_kwargs=dict(mbstd_group_size=32))
+
+
+def random_cifar10_pair(seed: int = 0, noise_mode: str = "random") -> StyleGAN2Pair:
+    """The full-width CIFAR-10 StyleGAN2-ADA architecture with random weights (benchmarks; samples meaningless)."""
+    torch.manual_seed(seed)
+    return make_pair(generator_from_kwargs(CIFAR10_G_KWARGS), discriminator_from_kwargs(CIFAR10_D_KWARGS),
+                     name="stylegan2_ada_random", noise_mode=noise_mode, notes={"weights": f"random (seed {seed})"})
 
 
 def _sha256(path: Path) -> str:

@@ -128,11 +128,23 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
                      up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-                     demodulate: bool = True, flip_weight: bool = True) -> torch.Tensor:
-    """StyleGAN2 Eq. 1-3: per-sample weights w'_ijk = s_i w_ijk, demodulated by 1/sqrt(sum w'^2 + 1e-8);
-    run as one grouped convolution over the batch (the fused path, as in evaluation)."""
+                     demodulate: bool = True, flip_weight: bool = True, fused: bool = False) -> torch.Tensor:
+    """StyleGAN2 Eq. 1-3: per-sample weights w'_ijk = s_i w_ijk, demodulated by 1/sqrt(sum_ik w'^2 + 1e-8).
+
+    ``fused``: one grouped convolution with the per-sample weights (the official evaluation path; memory
+    grows with batch x weights). Otherwise (default) the same function computed by scaling the activations
+    before and after one shared convolution (the official training path), with the demodulation coefficients
+    as ``s^2 . sum_k w^2`` instead of materialising the per-sample weights.
+    """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
+    if not fused:
+        x = x * styles.reshape(n, -1, 1, 1)
+        x = conv2d_resample(x, weight, f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
+        if demodulate:
+            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+            x = x * dcoefs.reshape(n, -1, 1, 1)
+        return x + noise if noise is not None else x
     w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
@@ -140,6 +152,14 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                         padding=padding, groups=n, flip_weight=flip_weight)
     x = x.reshape(n, -1, *x.shape[2:])
     return x + noise if noise is not None else x
+
+
+def set_fused_modconv(module: nn.Module, fused: bool) -> nn.Module:
+    """Choose the modulated-convolution path of every synthesis layer in ``module`` (see :func:`modulated_conv2d`)."""
+    for m in module.modules():
+        if isinstance(m, SynthesisLayer | ToRGBLayer):
+            m.fused_modconv = fused
+    return module
 
 
 class FullyConnectedLayer(nn.Module):
@@ -247,6 +267,7 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.fused_modconv = False
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None = None,
                 gain: float = 1.0) -> torch.Tensor:
@@ -254,7 +275,7 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         scaled = noise * self.noise_strength if (self.use_noise and noise is not None) else None
         x = modulated_conv2d(x, self.weight, styles, noise=scaled, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=self.up == 1)
+                             resample_filter=self.resample_filter, flip_weight=self.up == 1, fused=self.fused_modconv)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -270,10 +291,11 @@ class ToRGBLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
+        self.fused_modconv = False
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=self.fused_modconv)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
 
 

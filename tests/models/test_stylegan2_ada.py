@@ -10,6 +10,7 @@ import torch
 
 from dotcli import DotcliError
 from dotcli.models.stylegan2_ada import read_networks
+from dotcli.models.stylegan2_layers import set_fused_modconv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stylegan2_ada"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.pt"))
@@ -45,12 +46,15 @@ def test_fixtures_present():
     assert len(NAMES) >= 4, f"fixtures missing in {FIXTURES}"
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
 @pytest.mark.parametrize("name", NAMES)
-def test_matches_official_code(name, tmp_path):
+def test_matches_official_code(name, fused, tmp_path):
     from tests.models.nvidia_pickle_writer import fixture_pickle
 
     fx = load_fixture(name)
     nets = read_networks(fixture_pickle(tmp_path / f"{name}.pkl", fx))
+    for key in ("G", "G_ema"):
+        set_fused_modconv(nets[key], fused)
     z, cg, x, cd = fixture_inputs(fx)
     want = fx["outputs"]
     with torch.no_grad():
@@ -61,7 +65,9 @@ def test_matches_official_code(name, tmp_path):
     d = nets["D"](xr, cd)
     (got["grad_D"],) = torch.autograd.grad(d.sum(), xr)
     got["D"] = d.detach()
-    for key in ("G_ema", "G_ema_trunc07", "G", "D", "grad_D"):
+    zr = z.clone().requires_grad_(True)
+    (got["grad_z_D_G_ema"],) = torch.autograd.grad(nets["D"](nets["G_ema"](zr, cg, noise_mode="const"), cg).sum(), zr)
+    for key in ("G_ema", "G_ema_trunc07", "G", "D", "grad_D", "grad_z_D_G_ema"):
         assert got[key].shape == want[key].shape, key
         assert rel(got[key], want[key]) <= TOLERANCE, (key, rel(got[key], want[key]))
     # the comparison can fail: truncation, G vs G_ema, and D's batch mates all change the numbers

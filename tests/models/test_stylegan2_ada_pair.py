@@ -123,3 +123,35 @@ def test_bad_options_are_one_line(cond_file, key, value, match):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(DotcliError, match="does not exist"):
         pair_of(tmp_path / "nope.pkl")
+
+
+def test_dataset_file_is_used_when_no_checkpoint_is_given(cond_file, tmp_path):
+    from omegaconf import OmegaConf
+
+    model = OmegaConf.load(Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model" / "stylegan2_ada.yaml")
+    spec = model.files.cifar10
+    assert spec.name == "cifar10.pkl" and spec.url.startswith("https://nvlabs-fi-cdn.nvidia.com/")
+    assert spec.sha256 is None and spec.hash_published is False
+    cache = tmp_path / "cache" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "cifar10.pkl").write_bytes(cond_file.read_bytes())  # as if downloaded before
+    paths = {"cache": str(tmp_path / "cache"), "allow_download": False}
+    pair = load_stylegan2_ada_pair(model, "cifar10", paths)
+    assert pair.n_classes == 10 and pair.notes["file"] == "cifar10.pkl"
+    (cache / "cifar10.pkl.sha256").write_text("0" * 64 + "  cifar10.pkl\n")  # its first download had another hash
+    with pytest.raises(DotcliError, match="first download had"):
+        load_stylegan2_ada_pair(model, "cifar10", paths)
+    with pytest.raises(DotcliError, match="no public file for dataset 'stl10'"):
+        load_stylegan2_ada_pair(model, "stl10", paths)
+
+
+def test_fused_modconv_option_follows_the_official_eval_path(cond_file):
+    fx = load_fixture("cifar_cond_small")
+    z = fx["inputs"]["z"]
+    pair = pair_of(cond_file, noise_mode="const", fused_modconv=True)
+    with torch.no_grad():
+        # bit-identical where the fixtures were made; 1e-6 leaves room for another CPU's round-off
+        assert rel(pair.generate(z, fx["inputs"]["y_g"]), fx["outputs"]["G_ema"]) <= 1e-6
+    assert pair.notes["fused_modconv"] is True
+    with pytest.raises(DotcliError, match="model.fused_modconv"):
+        pair_of(cond_file, fused_modconv="yes")

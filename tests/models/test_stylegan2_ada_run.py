@@ -74,3 +74,23 @@ def test_not_a_network_pickle_is_one_line_exit_2(setup_dir, tmp_path):
     line = last_line(proc.stderr)
     assert line.startswith("dot-run: error: ") and "random.pkl" in line
     assert not (out / "result.json").exists()
+
+
+def test_preflight_checks_the_given_checkpoint_not_the_datasets_file(setup_dir, tmp_path):
+    from omegaconf import OmegaConf
+
+    from dotcli.preflight import checkpoints_missing
+
+    model = OmegaConf.load(ROOT / "dotcli" / "configs" / "model" / "stylegan2_ada.yaml")
+    paths = {"cache": str(tmp_path / "cache"), "checkpoints": None}
+
+    def missing(checkpoint):
+        model.checkpoint = checkpoint
+        cfg = OmegaConf.create({"model": model, "paths": paths, "dataset": {"name": "cifar10"}})
+        return [m.reason for m in checkpoints_missing(cfg, allow_download=False)]
+
+    assert missing(str(setup_dir / "cond.pkl")) == []  # cifar10.pkl is not needed
+    assert "cifar10.pkl" in missing(None)[0] and "downloads are off" in missing(None)[0]
+    url = missing("https://example.invalid/nets/other.pkl")
+    assert len(url) == 1 and "other.pkl" in url[0] and "downloads are off" in url[0]
+    assert "does not exist" in missing(str(tmp_path / "nope.pkl"))[0]
