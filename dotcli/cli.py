@@ -34,7 +34,8 @@ def _run_app(cfg: DictConfig) -> None:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        for warning in check_config(cfg):  # before the imports below (torch): a typo costs no model load
+        overrides = list(hydra_cfg.overrides.task)
+        for warning in check_config(cfg, overrides):  # before the imports below (torch): a typo costs no model load
             print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
         lock_run_dir(out_dir, config_hash(OmegaConf.to_container(cfg, resolve=True)))  # held for the run
     except RunDirBusy as exc:  # another process's directory: write nothing into it
