@@ -408,3 +408,19 @@ def check_run(cfg: DictConfig) -> None:
     check_sigma_source(cfg)
     method = {k: v for k, v in _plain(cfg.method).items() if k not in RUNNER_METHOD_KEYS}
     build(method, "method", "method")  # constructors check ranges; building one is cheap and loads nothing
+    check_request_size(cfg)
+
+
+def check_request_size(cfg: DictConfig) -> None:
+    """The dataset's evaluation refuses a run it cannot score in bounded memory (the toys' exact EMD is n x n),
+    before any model is loaded or sample drawn: one line naming the limit and the key to change."""
+    from hydra.utils import get_class
+
+    target = cfg.dataset.get("evaluation", {}).get("_target_")
+    try:
+        evaluation = get_class(target) if target else None
+    except Exception:  # not importable: build() says so when the run builds it
+        return
+    check = getattr(evaluation, "check_request", None)
+    if callable(check):
+        check(int(cfg.n_samples), int(cfg.trials), cfg.get("metrics"))

@@ -72,7 +72,7 @@ def test_method_types_come_from_the_constructor_without_importing_it():
 
 
 def test_config_checks_import_no_torch(tmp_path):
-    code = ("import sys; from hydra import compose, initialize_config_module; import dotcli.cli\n"
+    code = ("import sys; from hydra import compose, initialize_config_module; import dotcli.resolvers\n"
             "from dotcli.validation import check_config\n"
             "with initialize_config_module(config_module='dotcli.configs', version_base='1.3'):\n"
             "    cfg = compose('run', overrides=['method.eps=abc'])\n"

@@ -20,6 +20,12 @@ class Evaluation(ABC):
     constructor takes exactly those (no ``**kwargs``), so a mistyped key in a config is an error.
     """
 
+    @classmethod
+    def check_request(cls, n_samples: int, trials: int, metrics: Any) -> None:
+        """Refuse (``DotcliError``, one line naming the limit and the key to change) a run this evaluation
+        cannot score in bounded memory and time; called before anything is loaded or sampled. Default: any."""
+        return None
+
     @abstractmethod
     def start_trial(self, trial: int, gen: torch.Generator) -> None: ...
 

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from dotcli import DotcliError
 from dotcli.data.toy import ToyDataset
 from dotcli.evaluation.base import Evaluation
-from dotcli.metrics.toy import toy_metrics
+from dotcli.metrics.toy import emd_request_error, toy_metrics
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
 
@@ -33,6 +34,13 @@ class ToyEvaluation(Evaluation):
         self.save_samples = bool(save_samples)
         self._saved: list[tuple[int, torch.Tensor]] = []
         self._samples_file: str | None = None
+
+    @classmethod
+    def check_request(cls, n_samples: int, trials: int, metrics: Any) -> None:
+        """Each trial's exact EMD is between ``n_samples`` points and as many data points: bounded here."""
+        refused = emd_request_error(n_samples)
+        if refused:
+            raise DotcliError(refused)
 
     def start_trial(self, trial: int, gen: torch.Generator) -> None:
         self.trial, self.gen = trial, gen
