@@ -283,7 +283,8 @@ def check_value(key: str, annotation: str, value: Any) -> None:
             raise DotcliError(f"{key}={value!r} is not a number")
         if "float" not in kinds and _is_number(value):
             raise DotcliError(f"{key}={value!r} is not valid; expected an integer")
-    raise DotcliError(f"{key}={value!r} is not valid; expected {' or '.join(kinds)}")
+    names = {"bool": "true or false", "None": "null", "str": "a string"}
+    raise DotcliError(f"{key}={value!r} is not valid; expected {' or '.join(names.get(k, k) for k in kinds)}")
 
 
 def check_method(method: Mapping[str, Any]) -> None:

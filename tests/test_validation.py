@@ -45,8 +45,8 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     ("float", float("nan"), "k=nan is not valid; expected a finite number"),
     ("int", 2.5, "k=2.5 is not valid; expected an integer"),
     ("int", "3", "k='3' is not a number"),
-    ("bool", 3, "k=3 is not valid; expected bool"),
-    ("str", 3, "k=3 is not valid; expected str"),
+    ("bool", 3, "k=3 is not valid; expected true or false"),
+    ("str", 3, "k=3 is not valid; expected a string"),
 ])
 def test_check_value_refuses(annotation, value, message):
     with pytest.raises(DotcliError) as err:
