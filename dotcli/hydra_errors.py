@@ -145,7 +145,11 @@ def one_line_errors(prog: str, job_failure: Callable[[BaseException], str | None
     from hydra._internal import utils as hydra_utils
 
     main_module = importlib.import_module("hydra.main")  # the module (hydra.main is also the decorator's name)
-    report, make_parser = hydra_utils.run_and_report, main_module.get_args_parser
+    report = getattr(hydra_utils, "run_and_report", None)
+    make_parser = getattr(main_module, "get_args_parser", None)
+    if report is None or make_parser is None:  # a Hydra that renamed them: its own messages
+        yield
+        return
 
     def run_and_report(func: Callable[[], Any]) -> Any:
         stderr = sys.stderr
