@@ -1,4 +1,9 @@
-"""Entry points: ``dot-run`` (a Hydra app) and ``dot-table``."""
+"""Entry points: ``dot-run`` (a Hydra app) and ``dot-table``.
+
+Importing this module imports nothing beyond the standard library and :mod:`dotcli`: Hydra, OmegaConf and the
+resolvers load inside :func:`run_main`, so a Ctrl-C in the first half second of ``dot-run`` (while they import)
+is the same one line and exit 130 as later, not a traceback from the console script's import.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,27 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
 from dotcli import DotcliError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+# This process's multirun jobs (Hydra's basic launcher runs them here, one after another): how many ran and which
+# failed, for the one summary line after them. A launcher with other processes leaves both empty.
+_SWEEP: dict[str, list[str]] = {"jobs": [], "failed": []}
+INTERRUPTED = "interrupted; nothing was written for this run"
 
 # Warn when at least this fraction of the output coordinates ended on the sampler's clip box. Not of the
 # samples: a 128-d latent touches the box in some coordinate after a few normal steps (~4% of coordinates).
 CLIP_WARN_FRACTION = 0.25
 
 
-@hydra.main(version_base="1.3", config_path="configs", config_name="run")
-def _run_app(cfg: DictConfig) -> None:
+def _run_job(cfg: DictConfig) -> None:
+    """One ``dot-run`` job (the Hydra task function): checks, the run directory's lock, the run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     from dotcli.records import config_hash
@@ -33,13 +42,17 @@ def _run_app(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if multirun:
+        _SWEEP["jobs"].append(_job_label(hydra_cfg))
     try:
-        for warning in check_config(cfg):  # before the imports below (torch): a typo costs no model load
+        overrides = list(hydra_cfg.overrides.task)
+        for warning in check_config(cfg, overrides):  # before the imports below (torch): a typo costs no model load
             print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
         lock_run_dir(out_dir, config_hash(OmegaConf.to_container(cfg, resolve=True)))  # held for the run
     except RunDirBusy as exc:  # another process's directory: write nothing into it
         print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
         if multirun:
+            _SWEEP["failed"].append(_job_label(hydra_cfg))
             raise
         sys.exit(2)
     except DotcliError as exc:
@@ -53,6 +66,8 @@ def _run_app(cfg: DictConfig) -> None:
 
 def _fail(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
     """The error line on stderr, ``failed.json`` in the run directory, exit 2 (multirun: the next job)."""
+    from hydra.core.hydra_config import HydraConfig
+
     from dotcli.preflight import clear_skip
     from dotcli.records import write_failure
 
@@ -60,8 +75,17 @@ def _fail(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> N
     write_failure(cfg, out_dir, str(exc) + job_logs())
     clear_skip(out_dir)
     if multirun:
+        _SWEEP["failed"].append(_job_label(HydraConfig.get()))
         raise exc  # Hydra records the failed job and goes on with the others
     sys.exit(2)
+
+
+def _job_label(hydra_cfg: Any) -> str:
+    """``job 3 (method=dot seed=1)``: a multirun job as its summary line names it."""
+    try:
+        return f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)})"
+    except Exception:  # not a multirun job's config
+        return "a job"
 
 
 def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
@@ -151,8 +175,38 @@ def job_logs() -> str:
 
 
 def run_main() -> None:
-    """``dot-run [overrides]``."""
-    _run_app()
+    """``dot-run [overrides]``: the Hydra app, with every error of Hydra's own (an unknown option or key, an
+    override that does not parse, a misplaced flag) and Ctrl-C as one line (:mod:`dotcli.hydra_errors`)."""
+    from dotcli.hydra_errors import one_line_errors
+
+    _SWEEP["jobs"].clear()
+    _SWEEP["failed"].clear()
+    try:
+        import hydra
+
+        import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
+
+        app = hydra.main(version_base="1.3", config_path="configs", config_name="run")(_run_job)
+        with one_line_errors("dot-run", sweep_summary):
+            app()
+    except KeyboardInterrupt:
+        what = INTERRUPTED if not _SWEEP["jobs"] else (
+            f"interrupted; nothing was written for the running job ({len(_SWEEP['jobs']) - 1} finished jobs keep "
+            "their records: rerun to go on)")
+        print(f"dot-run: {what}", file=sys.stderr, flush=True)
+        sys.exit(130)
+
+
+def sweep_summary(exc: BaseException) -> str | None:
+    """The summary line of a multirun that had a failing job (each job's own line is above it), or ``None``
+    when ``exc`` is not a job's failure."""
+    if not isinstance(exc, DotcliError):
+        return None
+    failed, jobs = _SWEEP["failed"], _SWEEP["jobs"]
+    if not failed:  # the jobs ran in other processes (joblib, submitit): this is the first failure
+        return f"a job of this multirun failed: {exc}"
+    return (f"{len(failed)} of {len(jobs)} jobs failed: {'; '.join(failed)} (each one's error is above and in "
+            "its directory's failed.json)")
 
 
 def run_entry() -> NoReturn:

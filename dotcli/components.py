@@ -23,15 +23,28 @@ RUNNER_METHOD_KEYS = ("name",)
 
 
 def pick_device(name: str) -> torch.device:
-    """``auto`` is cuda when present, else cpu; anything else is taken as given."""
+    """``auto`` is cuda when present, else cpu; anything else is taken as given once a tensor op runs on it
+    (torch names devices it cannot use here: ``meta`` holds no data, ``mps`` needs Apple's build)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(name).startswith("cuda") and not torch.cuda.is_available():
         raise DotcliError(f"device={name!r} was asked for but CUDA is not available; use device=auto or cpu")
     try:
-        return torch.device(name)
-    except RuntimeError as exc:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
         raise DotcliError(f"device={name!r} is not a torch device (expected auto, cpu, cuda, cuda:N)") from exc
+    if device.type == "meta":
+        raise DotcliError(f"device={name!r} cannot run dotcli: a meta tensor has a shape but no data, so nothing "
+                          "can be sampled or scored; use device=auto, cpu or cuda")
+    try:  # one small op there and back: a device torch knows but this build or machine cannot use fails here
+        (torch.ones(1, device=device) + 1).cpu().item()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = text.split(". ")[0][:160]  # torch's first sentence: the rest is advice for torch developers
+        raise DotcliError(f"device={name!r} cannot be used on this machine ({reason}); use device=auto, cpu"
+                          f"{' or cuda:N with N < ' + str(torch.cuda.device_count()) if device.type == 'cuda' else ''}"
+                          ) from None
+    return device
 
 
 def constructor_keys(target: Callable[..., Any]) -> tuple[str, ...] | None:

@@ -328,8 +328,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``dot-reproduce`` console script."""
-    sys.exit(main())
+    """The ``dot-reproduce`` console script; Ctrl-C before or between the grids' runs is one line, exit 130
+    (during a run, :func:`run_child` forwards it to ``dot-run``, which says what it kept)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("dot-reproduce: interrupted; rerun to continue where it stopped (finished cells keep their records)",
+              file=sys.stderr, flush=True)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ from dotcli.validation import check_run
 
 log = logging.getLogger(__name__)
 
+# A run expected to take longer than this says so on stderr (and always in dot-run.log), with its estimate.
+LONG_RUN_S = 120.0
+
 VERSIONED = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "torch-fidelity", "pytorch-fid",
              "POT", "scikit-learn", "pandas")
 
@@ -198,13 +201,18 @@ def run_trial(cfg: DictConfig, job: Job, trial: int, timer: Timer) -> TrialResul
     with timer("eval"):
         evaluation.start_trial(trial, trial_generator(cfg.seed, trial, "eval"))
     batches = sample_batches(pair, sampler, cfg.n_samples, cfg.batch_size, cfg.seed, trial)
+    first_batch = True
     while True:
+        t0 = time.perf_counter()
         with timer("sample"):
             batch = next(batches, None)
         if batch is None:
             break
         with timer("eval"):
             evaluation.add(batch)
+        if trial == 0 and first_batch:
+            say_expected_duration(cfg, time.perf_counter() - t0, timer.wall())
+        first_batch = False
     sample_evals = (pair.counter.g, pair.counter.d)
     with timer("eval"):
         result = evaluation.finish_trial()
@@ -213,6 +221,27 @@ def run_trial(cfg: DictConfig, job: Job, trial: int, timer: Timer) -> TrialResul
         raise DotcliError(f"metric(s) {', '.join(bad)} are not finite in trial {trial}")
     log.info("trial %d: %s", trial, result["metrics"])
     return TrialResult(result["metrics"], result["by_step"], found, setup_evals, sample_evals)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def say_expected_duration(cfg: DictConfig, first_batch_s: float, so_far_s: float) -> None:
+    """After the first batch: how long the run's sampling and per-batch scoring will take at that pace (a lower
+    bound: a trial's final scoring comes on top), in dot-run.log always and on stderr when it is long."""
+    batches = math.ceil(cfg.n_samples / cfg.batch_size) * cfg.trials
+    expected = so_far_s + first_batch_s * (batches - 1)
+    line = (f"expected duration: about {_duration(expected)} ({batches} batches of {cfg.batch_size} at "
+            f"{first_batch_s:.2f} s for the first; each trial's final scoring comes on top)")
+    log.info(line)
+    if expected >= LONG_RUN_S:
+        import sys
+
+        print(f"dot-run: note: this run is long: {line}; see dot-run.log for its progress", file=sys.stderr,
+              flush=True)
 
 
 def make_record(cfg: DictConfig, job: Job, trials: list[TrialResult], timer: Timer, figures: list[str],
@@ -260,7 +289,14 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
         job = setup(cfg)
     except DotcliError as exc:  # a missing file: name everything missing, with how to get it
         raise explain_missing(cfg, exc) from exc
-    trials = [run_trial(cfg, job, trial, timer) for trial in progress(range(cfg.trials), "trials", outer=True)]
+    trials, started = [], timer.wall()
+    for trial in progress(range(cfg.trials), "trials", outer=True):
+        trials.append(run_trial(cfg, job, trial, timer))
+        left = cfg.trials - len(trials)
+        if left:  # each trial costs about the same: the first ones say when the run ends
+            per_trial = (timer.wall() - started) / len(trials)
+            log.info("trial %d of %d done after %s; about %s left", len(trials), cfg.trials,
+                     _duration(timer.wall()), _duration(per_trial * left))
     title = f"{cfg.dataset.name} / {cfg.model.name} / {job.sampler.name}"
     figures = job.evaluation.save_figures(out_dir, title)
     record = make_record(cfg, job, trials, timer, figures, resolved)

@@ -87,8 +87,8 @@ def test_multirun_grid_and_table(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("dataset=nosuch", "Could not find 'dataset/nosuch'"),
-    ("method=nosuch", "Could not find 'method/nosuch'"),
+    ("dataset=nosuch", "dataset=nosuch is not an option of dataset; the options are: cifar10,"),
+    ("method=nosuch", "method=nosuch is not an option of method; the options are: ddls,"),
     ("method.eps=-0.5", "method.eps=-0.5 is not valid"),
     ("method.steps=-3", "method.steps=-3 is not valid"),
     ("n_samples=1", "n_samples=1 is not valid; expected an integer >= 2"),

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
-import dotcli.cli  # noqa: F401  (registers the resolvers the configs use)
+import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
 from dotcli.console import console_command
 from dotcli.tables import tabulate
 

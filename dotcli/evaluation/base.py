@@ -25,6 +25,12 @@ class Evaluation(ABC):
         (e.g. intra-class FID of an unconditional model) and do pair-dependent preparation."""
         return None
 
+    @classmethod
+    def check_request(cls, n_samples: int, trials: int, metrics: Any) -> None:
+        """Refuse (``DotcliError``, one line naming the limit and the key to change) a run this evaluation
+        cannot score in bounded memory and time; called before anything is loaded or sampled. Default: any."""
+        return None
+
     @abstractmethod
     def start_trial(self, trial: int, gen: torch.Generator) -> None: ...
 

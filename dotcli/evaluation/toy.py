@@ -6,25 +6,41 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from dotcli import DotcliError
 from dotcli.data.toy import ToyDataset
 from dotcli.evaluation.base import Evaluation
-from dotcli.metrics.toy import toy_metrics
+from dotcli.metrics.toy import emd_request_error, toy_metrics
+from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
+
+SAMPLES_NAME = "samples.npz"
 
 
 class ToyEvaluation(Evaluation):
     """Collects a trial's samples (small in 2-D) and scores them against ``n`` fresh data points.
 
     ``metrics`` and ``device`` are part of every evaluation's constructor (the runner passes them); the toy
-    metrics have no options and run on the CPU, so both are unused here.
+    metrics have no options and run on the CPU, so both are unused here. ``save_samples``: also write every
+    trial's output points (float32, with their trial) as ``samples.npz`` beside the figure.
     """
 
     def __init__(self, dataset: ToyDataset, metrics: Mapping[str, Any] | None = None,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", save_samples: bool = False) -> None:
         self.dataset = dataset
         self._first: dict[str, torch.Tensor] | None = None
+        self.save_samples = bool(save_samples)
+        self._saved: list[tuple[int, torch.Tensor]] = []
+        self._samples_file: str | None = None
+
+    @classmethod
+    def check_request(cls, n_samples: int, trials: int, metrics: Any) -> None:
+        """Each trial's exact EMD is between ``n_samples`` points and as many data points: bounded here."""
+        refused = emd_request_error(n_samples)
+        if refused:
+            raise DotcliError(refused)
 
     def start_trial(self, trial: int, gen: torch.Generator) -> None:
         self.trial, self.gen = trial, gen
@@ -41,6 +57,8 @@ class ToyEvaluation(Evaluation):
 
     def finish_trial(self) -> dict[str, Any]:
         x = torch.cat(self.x)
+        if self.save_samples:
+            self._saved.append((self.trial, x))
         reference = self.dataset.sample(len(x), self.gen)
         score = lambda s: toy_metrics(s, reference, self.dataset.modes, self.dataset.mode_std)  # noqa: E731
         by_step = {step: score(torch.cat(xs)) for step, xs in sorted(self.steps.items())}
@@ -50,6 +68,12 @@ class ToyEvaluation(Evaluation):
         return {"metrics": score(x), "by_step": by_step}
 
     def save_figures(self, out_dir: Path, title: str) -> list[str]:
+        """Write the figure of the first trial (and ``samples.npz`` with ``save_samples``)."""
+        if self._saved:
+            arrays = {"x": torch.cat([x for _, x in self._saved]).numpy().astype(np.float32),
+                      "trial": np.concatenate([np.full(len(x), t, dtype=np.int16) for t, x in self._saved])}
+            write_atomic(Path(out_dir) / SAMPLES_NAME, lambda f: np.savez(f, **arrays))
+            self._samples_file, self._saved = SAMPLES_NAME, []
         if self._first is None:
             return []
         name = "samples.png"
@@ -59,5 +83,7 @@ class ToyEvaluation(Evaluation):
         return [name]
 
     def describe(self) -> dict[str, Any]:
-        return {"reference": "fresh data, one set per trial, as many points as samples",
-                **self.dataset.describe()}
+        out = {"reference": "fresh data, one set per trial, as many points as samples", **self.dataset.describe()}
+        if self._samples_file:
+            out["samples_file"] = self._samples_file
+        return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dotcli import DotcliError
 from dotcli.metrics.info import MetricInfo
 
 # how reports show them (docs/protocol.md#toy-metrics)
@@ -16,6 +17,21 @@ METRICS = (
     MetricInfo("emd", "EMD", False, 3, "exact W1 to as many fresh data points", "emd", "toy",
                protocol="docs/protocol.md#toy-metrics"),
 )
+
+
+# The exact EMD holds an n x n float64 cost matrix (8 n^2 bytes) and the assignment's time grows about as n^3
+# (4,000 points: ~50 s on a loaded 2-core CPU). Above this many points per set, refused before a run starts.
+EMD_MAX_POINTS = 10_000
+
+
+def emd_request_error(n: int) -> str | None:
+    """Why an exact EMD between two sets of ``n`` points is refused (the limit and the key), or ``None``."""
+    if n <= EMD_MAX_POINTS:
+        return None
+    gib = 8 * n * n / 2**30
+    return (f"n_samples={n} is more than the toy evaluation's exact EMD takes (at most {EMD_MAX_POINTS} points "
+            f"per trial: its {n} x {n} cost matrix alone is {gib:.1f} GiB, and its time grows about as n^3); "
+            f"lower n_samples (the paper's protocol: 1000) or add trials for more samples")
 
 
 def nearest_mode_distance(samples: torch.Tensor, modes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,7 +67,11 @@ def emd(a: torch.Tensor, b: torch.Tensor) -> float:
     Neumann), so W1 is the mean cost of the optimal assignment: SciPy's ``linear_sum_assignment``, exact and a
     fraction of a second to import. Sets of different sizes go to POT's network simplex (``ot.emd2``), which
     imports scikit-learn (seconds). Both are exact; tests/metrics/test_toy.py checks that they agree.
+    More than :data:`EMD_MAX_POINTS` points is refused (memory and time, see there).
     """
+    refused = emd_request_error(max(len(a), len(b)))
+    if refused:
+        raise DotcliError(refused)
     x, y = a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy()
     cost = np.sqrt(sum((x[:, None, k] - y[None, :, k]) ** 2 for k in range(x.shape[1])))  # n x m, no n x m x d
     if len(x) == len(y):

@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from dotcli import DotcliError
-from dotcli.models.loading import cfg_get, load_state_dict_checked, read_chainer_npz
+from dotcli.models.loading import cfg_get, expected_cap, load_state_dict_checked, read_chainer_npz
 from dotcli.models.pair import ModelPair
 from dotcli.models.toy import load_torch_checkpoint
 
@@ -42,12 +42,13 @@ def _build(spec: Any, role: str) -> nn.Module:
     return net
 
 
-def _state_from(path: Path, key: str | None, role: str) -> dict[str, torch.Tensor]:
+def _state_from(path: Path, key: str | None, role: str, max_bytes: int) -> dict[str, torch.Tensor]:
+    """The state dict for ``role`` in ``path``; the file may declare at most ``max_bytes`` (what the nets need)."""
     if not path.is_file():
         raise DotcliError(f"checkpoint {path} (model.checkpoint for {role}) does not exist")
     if path.suffix == ".npz":
-        return read_chainer_npz(path)
-    blob = load_torch_checkpoint(path)
+        return read_chainer_npz(path, max_bytes=max_bytes)
+    blob = load_torch_checkpoint(path, max_bytes=max_bytes)
     if key is None:
         return blob
     if key not in blob:
@@ -69,7 +70,8 @@ def load_custom_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
         path = Path(str(ckpt if single else cfg_get(ckpt, role, ""))).expanduser()
         # one shared file needs keys to split it; a file per net is the state dict unless keys say otherwise
         key = keys.get(role, role if single else None) if hasattr(keys, "get") else None
-        state = _state_from(path, None if key is None else str(key), role)
+        cap = expected_cap(G, D) if single else expected_cap(net)  # one shared file holds both nets
+        state = _state_from(path, None if key is None else str(key), role, cap)
         load_state_dict_checked(net, state, f"{path}[{key}]" if key else str(path))
     sample_range = cfg_get(model_cfg, "sample_range", (-1.0, 1.0))
     return ModelPair(G=G, D=D, z_dim=int(cfg_get(model_cfg, "z_dim", 128)),

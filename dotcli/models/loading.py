@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 import zlib
@@ -23,20 +24,92 @@ CHAINER_PARAM_NAMES = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "b
 CHAINER_SKIPPED = {"N", "u"}
 
 
-def read_chainer_npz(path: str | Path, keep_u: bool = False) -> dict[str, torch.Tensor]:
+# Weights files are untrusted: what a file declares (an .npz member's .npy header, a zip member's uncompressed
+# size) is checked before anything is decompressed or allocated. No weights file dotcli knows of comes near
+# this total (the largest, the ImageNet SNGAN projection pair, is under 400 MB per network).
+MAX_WEIGHTS_BYTES = 2 << 30
+# Trained float weights do not compress: a file that declares more than this many times its size on disk,
+# beyond BOMB_FLOOR_BYTES, is a decompression bomb, refused whatever the cap.
+BOMB_RATIO = 16
+BOMB_FLOOR_BYTES = 64 << 20
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 28 else f"{n / (1 << 20):.1f} MiB"
+
+
+def state_bytes(*modules: nn.Module) -> int:
+    """The bytes of the parameters and buffers of ``modules``: what their weights file should hold."""
+    return sum(t.numel() * t.element_size() for m in modules for t in m.state_dict().values())
+
+
+def expected_cap(*modules: nn.Module) -> int:
+    """The most a weights file for ``modules`` may declare: twice their own size, plus 1 MiB for bookkeeping
+    arrays (Chainer's BN counts and SN vectors), never above :data:`MAX_WEIGHTS_BYTES`."""
+    return min(MAX_WEIGHTS_BYTES, 2 * state_bytes(*modules) + (1 << 20))
+
+
+def check_declared_size(path: Path, declared: int, largest: tuple[str, int], max_bytes: int | None) -> None:
+    """Refuse ``path`` when what it declares (``declared`` bytes in all, ``largest`` = (member, bytes)) is more
+    than ``max_bytes`` (default :data:`MAX_WEIGHTS_BYTES`) or is a decompression bomb; reads nothing."""
+    cap = MAX_WEIGHTS_BYTES if max_bytes is None else max_bytes
+    on_disk = path.stat().st_size
+    if declared > BOMB_FLOOR_BYTES and declared > BOMB_RATIO * on_disk:
+        raise DotcliError(f"{path} is refused: it declares {_gib(declared)} of arrays ({largest[0]!r}: "
+                          f"{_gib(largest[1])}) in {_gib(on_disk)} on disk, more than {BOMB_RATIO}x, which trained "
+                          "weights never compress to (a decompression bomb?); nothing was decompressed")
+    if declared > cap:
+        raise DotcliError(f"{path} is refused: it declares {_gib(declared)} of arrays ({largest[0]!r}: "
+                          f"{_gib(largest[1])}), more than the {_gib(cap)} this model's weights can take; "
+                          "nothing was loaded (a wrong or crafted file?)")
+
+
+def _npy_declared(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, bool]:
+    """(bytes, holds objects) that the .npy member ``info`` declares in its header, reading only the header
+    (the first few KB of the member: nothing else is decompressed)."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version} in member {info.filename!r}")
+        shape, _, dtype = read_header(f, max_header_size=1 << 16)
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise ValueError(f"member {info.filename!r} declares shape {shape}")
+    return math.prod(shape) * dtype.itemsize, dtype.hasobject
+
+
+def read_chainer_npz(path: str | Path, keep_u: bool = False, max_bytes: int | None = None) -> dict[str, torch.Tensor]:
     """Read a Chainer ``serializers.save_npz`` file into a torch-named state dict.
 
     ``l0/W`` becomes ``l0.weight``, ``bn0/avg_mean`` becomes ``bn0.running_mean``; Chainer's
     Linear/Convolution/Deconvolution weights already have torch's layout. No Chainer needed.
     ``keep_u``: keep SN links' power-iteration vectors as ``<link>.u`` (for ``sigma_source: stored``).
     Numeric arrays only: an array of pickled objects is refused (unpickling it could run code).
+    Before any array is read, every member's declared size (zip directory and .npy header) is checked
+    against ``max_bytes`` (the model's :func:`expected_cap`; default :data:`MAX_WEIGHTS_BYTES`).
     """
     if not zipfile.is_zipfile(path):
         what = "does not exist" if not Path(path).is_file() else "is not an .npz file (not a zip archive)"
         raise DotcliError(f"cannot read Chainer npz {path}: it {what}")
+    path = Path(path)
     out: dict[str, torch.Tensor] = {}
     key = ""
     try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            declared = {i.filename: i.file_size for i in members}  # the zip's own claim, checked first
+            check_declared_size(path, sum(declared.values()), max(declared.items(), key=lambda kv: kv[1],
+                                                                    default=("", 0)), max_bytes)
+            for info in members:
+                if info.filename.endswith(".npy"):
+                    key = info.filename[:-len(".npy")]
+                    nbytes, objects = _npy_declared(zf, info)
+                    if objects:
+                        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+                    declared[info.filename] = max(declared[info.filename], nbytes)
+            check_declared_size(path, sum(declared.values()), max(declared.items(), key=lambda kv: kv[1]),
+                                max_bytes)
         with np.load(path, allow_pickle=False) as arrays:
             for key in arrays.files:
                 *prefix, leaf = key.split("/")
@@ -101,12 +174,33 @@ def _load_failure(path: Path, exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def load_torch_weights(path: str | Path, what: str = "torch checkpoint") -> Any:
+def _check_torch_file_size(path: Path, max_bytes: int | None) -> None:
+    """The declared size of a ``torch.save`` file, read from its zip directory (nothing is decompressed);
+    a legacy (non-zip) file holds its storages raw, so its size on disk is what loading it takes."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            declared = {i.filename: i.file_size for i in zf.infolist()}
+    else:
+        declared = {path.name: path.stat().st_size}
+    check_declared_size(path, sum(declared.values()), max(declared.items(), key=lambda kv: kv[1], default=("", 0)),
+                        max_bytes)
+
+
+def load_torch_weights(path: str | Path, what: str = "torch checkpoint", max_bytes: int | None = None) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True``: tensors and plain containers, never code.
 
-    A refused or unreadable file is one DotcliError naming the file and the real cause.
+    A refused or unreadable file is one DotcliError naming the file and the real cause. The file's declared
+    size is checked against ``max_bytes`` (default :data:`MAX_WEIGHTS_BYTES`) before torch reads it.
     """
     path = Path(path)
+    if not path.is_file():
+        raise DotcliError(f"cannot read {what} {path}: it does not exist")
+    try:
+        _check_torch_file_size(path, max_bytes)
+    except OSError as exc:
+        raise DotcliError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DotcliError(f"cannot read {what} {path}: {exc} (corrupted file)") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -39,7 +39,7 @@ from dotcli.models.layers import (
     SNLinear,
     upsample2x,
 )
-from dotcli.models.loading import cfg_get, files_entry, load_state_dict_checked, read_chainer_npz
+from dotcli.models.loading import cfg_get, expected_cap, files_entry, load_state_dict_checked, read_chainer_npz
 from dotcli.models.pair import ModelPair
 
 
@@ -169,7 +169,7 @@ def load_sngan_projection_pair(model_cfg: Any, dataset: str, paths: Any) -> Mode
     D = SNResNetProjectionDiscriminator(ch=ch, n_classes=n_classes)
     for role, net in (("G", G), ("D", D)):
         path = resolve_checkpoint(entry[role], paths)
-        state = read_chainer_npz(path, keep_u=True)
+        state = read_chainer_npz(path, keep_u=True, max_bytes=expected_cap(net))
         stored_u = {k[:-len(".u")]: state.pop(k) for k in list(state) if k.endswith(".u")}
         _check_classes(state, role, n_classes, str(path))
         load_state_dict_checked(net, state, str(path))

@@ -11,7 +11,7 @@ from torch import nn
 
 from dotcli import DotcliError
 from dotcli.checkpoints import resolve_checkpoint
-from dotcli.models.loading import load_state_dict_checked, load_torch_weights, read_chainer_npz
+from dotcli.models.loading import expected_cap, load_state_dict_checked, load_torch_weights, read_chainer_npz
 from dotcli.models.pair import ModelPair
 
 LEAK = 0.2  # Chainer's leaky_relu default slope
@@ -70,7 +70,7 @@ def load_chainer_toy_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair
     G, D = ToyGenerator(), ToyDiscriminator()
     for net, spec in ((G, files.G), (D, files.D)):
         path = resolve_checkpoint(spec, paths)
-        load_state_dict_checked(net, read_chainer_npz(path), str(path))
+        load_state_dict_checked(net, read_chainer_npz(path, max_bytes=expected_cap(net)), str(path))
     return _pair(G, D, model_cfg.name)
 
 
@@ -89,9 +89,10 @@ def load_torch_toy_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
     return _pair(G, D, model_cfg.name)
 
 
-def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``torch.load`` on CPU with weights only, turning failures into one clear line."""
-    blob = load_torch_weights(path)
+def load_torch_checkpoint(path: str | Path, max_bytes: int | None = None) -> dict[str, Any]:
+    """``torch.load`` on CPU with weights only, turning failures into one clear line; the file may declare at
+    most ``max_bytes`` (default: :data:`dotcli.models.loading.MAX_WEIGHTS_BYTES`)."""
+    blob = load_torch_weights(path, max_bytes=max_bytes)
     if not isinstance(blob, dict):
         raise DotcliError(f"checkpoint {path} holds a {type(blob).__name__}, expected a dict")
     return blob

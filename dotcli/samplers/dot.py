@@ -63,6 +63,9 @@ class DOTSampler(Sampler):
             raise DotcliError(f"method.steps={steps} is not valid; expected an integer >= 0")
         if k_eff not in ("auto", "local") and not (isinstance(k_eff, int | float) and k_eff > 0):
             raise DotcliError(f"method.k_eff={k_eff!r} is not valid; expected 'auto', 'local' or a number > 0")
+        if not (isinstance(record_every, int) and not isinstance(record_every, bool) and record_every >= 0):
+            raise DotcliError(f"method.record_every={record_every!r} is not valid; expected an integer >= 0 "
+                              "(0: only the last step)")
         if not (isinstance(k_eff_quantile, int | float) and 0 < k_eff_quantile <= 1):
             raise DotcliError(f"method.k_eff_quantile={k_eff_quantile!r} is not valid; expected a number in (0, 1]")
         if k_eff == "local" and self.transport_weight:  # ours: its own name and label in records and tables
