@@ -120,8 +120,11 @@ def test_dot_run_on_an_unusable_device_is_one_line_exit_2(tmp_path, device):
 def test_multirun_with_failing_jobs_is_their_lines_then_a_summary(tmp_path, sweep, failed, jobs):
     out = dot_run_in_process("-m", *sweep, "trials=1", "n_samples=20",
                              f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
-    errors = [ln for ln in _lines(out.stderr)]
+    lines = _lines(out.stderr)
+    errors = [ln for ln in lines if ln.startswith("dot-run: ")]
+    summaries = [ln for ln in lines if not ln.startswith("dot-run: ")]  # each finished job's metrics line
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(summaries) == jobs - len(failed) and all(" trial" in ln for ln in summaries), out.stderr
     assert len(errors) == len(failed) + 1, out.stderr
     assert all(ln.startswith("dot-run: error: ") for ln in errors)
     summary = errors[-1]
