@@ -1,4 +1,8 @@
-"""Hydra callbacks: fail early, in one line, when the output directory cannot be written or is in use."""
+"""Hydra callbacks: fail early, in one line, when the output directory cannot be written or is in use.
+
+Importing this module (Hydra does, to build the callbacks, in every process that runs a job) also makes
+Hydra save ``.hydra/*.yaml`` through :mod:`dotcli.safe_write`, so they are never written through a symlink.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from dotcli import DotcliError
+from dotcli.safe_write import UnwritableDir, check_writable_dir, install_hydra_writes, replace_link
+
+install_hydra_writes()
 
 
 def unwritable_reason(target: Path) -> str | None:
@@ -38,27 +47,32 @@ class OutputDirCheck(Callback):
     def _check(self, directory: str, key: str) -> None:
         reason = unwritable_reason(Path(directory))
         if reason is None:
-            try:
-                Path(directory).mkdir(parents=True, exist_ok=True)
-                probe = Path(directory) / ".dotcli_write_probe"
-                probe.write_text("")
-                probe.unlink()
-            except OSError as exc:
-                reason = exc.strerror or type(exc).__name__
+            try:  # a probe made with O_EXCL: never a file that a link at some name points to
+                check_writable_dir(directory, key)
+            except UnwritableDir as exc:
+                reason = exc.reason
         if reason:
             _fail(f"output directory {directory} cannot be created ({reason}); choose another with {key}=...")
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from dotcli.rundir import RunDirBusy, lock_run_dir
+        from dotcli.records import claim_run_dir
+        from dotcli.rundir import lock_run_dir
 
         self._check(config.hydra.run.dir, "hydra.run.dir")
+        chash = _job_hash(config)
         try:  # locked before Hydra writes .hydra/ into it: a busy directory is left as it is
-            lock_run_dir(config.hydra.run.dir, _job_hash(config))
-        except RunDirBusy as exc:
+            lock_run_dir(config.hydra.run.dir, chash)
+            if chash is not None:  # another config's finished record: its .hydra/ and log stay as they are
+                claim_run_dir(Path(config.hydra.run.dir), chash)
+        except DotcliError as exc:
             _fail(str(exc))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+        try:  # Hydra's sweeper saves multirun.yaml by opening its name: replace a link there first
+            replace_link(Path(config.hydra.sweep.dir) / "multirun.yaml")
+        except DotcliError as exc:
+            _fail(str(exc))
 
 
 def _job_hash(config: DictConfig) -> str | None:

@@ -17,6 +17,7 @@ import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
 from dotcli.preflight import SKIP_NAME, missing_inputs, skip_if_unavailable
 from dotcli.records import config_hash, write_json_atomic
 from dotcli.reproduce import EXPERIMENTS, main, plan
+from tests.finished import finished_record_json
 from tests.inprocess import grid_child_in_process
 
 # tiny toy cells: 2 trials of 50 samples, 5 DOT updates (every method reads its steps from dataset.refine)
@@ -206,8 +207,12 @@ def test_preflight_names_every_missing_input(tmp_path):
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    write_json_atomic(tmp_path / "done" / "result.json", {"config_hash": config_hash(resolved)})
+    write_json_atomic(tmp_path / "done" / "result.json", finished_record_json(resolved))
     assert skip_if_unavailable(cfg, tmp_path / "done") is None
+    # a stub that only copies the config hash is no finished record: set aside, and the cell is skipped
+    write_json_atomic(tmp_path / "stub" / "result.json", {"config_hash": config_hash(resolved)})
+    assert skip_if_unavailable(cfg, tmp_path / "stub") is not None
+    assert (tmp_path / "stub" / "result.json.incomplete").is_file() and not (tmp_path / "stub" / "result.json").exists()
     assert skip_if_unavailable(composed(base[:-2]), tmp_path / "off") is None  # preflight off: the run decides
 
 

@@ -39,7 +39,7 @@ from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
 from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
-from dotcli.records import write_atomic
+from dotcli.safe_write import save_figure, write_atomic
 from dotcli.samplers.base import SampleBatch
 
 QUANTISATION = "uint8 = clamp(round((x + 1) * 127.5), 0, 255), round half to even (torch.round)"
@@ -285,4 +285,4 @@ def sample_grid(before: torch.Tensor | None, after: torch.Tensor, title: str, pa
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi=dpi)
