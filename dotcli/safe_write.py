@@ -58,8 +58,8 @@ def make_dir(path: str | Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise DotcliError(f"cannot write into {path}: it is not a directory") from None
+    except (FileExistsError, NotADirectoryError):
+        raise DotcliError(f"cannot write into {path}: it or a folder above it is a file, not a directory") from None
     except OSError as exc:
         raise DotcliError(f"cannot create the directory {path} ({_reason(exc)})") from exc
     return path
@@ -163,7 +163,12 @@ def check_writable_dir(path: str | Path, key: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        reason = "it is not a directory" if isinstance(exc, FileExistsError | NotADirectoryError) else _reason(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            reason = "it or a folder above it is a file, not a directory"
+        elif exc.errno == errno.ENOENT and path.is_dir():  # /proc: a directory where the kernel makes no file
+            reason = "no file can be created there"
+        else:
+            reason = _reason(exc)
         raise UnwritableDir(f"cannot write into {path} ({reason}); choose another with {key}", reason) from exc
     return path
 
