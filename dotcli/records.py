@@ -135,8 +135,7 @@ FINISHED_FIELDS: dict[str, type | tuple[type, ...]] = {
 TABLE_FIELDS: dict[str, type | tuple[type, ...]] = {k: FINISHED_FIELDS[k] for k in ("dataset", "model", "method",
                                                                                     "metrics", "config")}
 #: what every ``failed.json`` / ``skipped.json`` note has
-NOTE_FIELDS: dict[str, type | tuple[type, ...]] = {"dataset": str, "model": str, "method": str, "config": dict,
-                                                   "config_hash": str}
+NOTE_FIELDS: dict[str, type | tuple[type, ...]] = {"dataset": str, "model": str, "method": str, "config": dict}
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -157,7 +156,7 @@ def record_problem(data: Any, fields: dict[str, type | tuple[type, ...]] = FINIS
     missing = [k for k in fields if k not in data]
     if missing:
         return "incomplete", f"lacks {', '.join(missing)}"
-    types = {**{k: v for k, v in FINISHED_FIELDS.items() if fields is not NOTE_FIELDS}, **fields}
+    types = {**({"config_hash": str} if fields is NOTE_FIELDS else FINISHED_FIELDS), **fields}
     wrong = [k for k, kind in types.items()
              if k in data and (not isinstance(data[k], kind) or isinstance(data[k], bool))]
     if wrong:

@@ -97,7 +97,7 @@ def _hash_of(path: Path) -> str | None:
     full = path.name == RECORD_NAME
     if problem or record_problem(data, FINISHED_FIELDS if full else NOTE_FIELDS, check_hash=full):
         return None
-    return data["config_hash"]
+    return data.get("config_hash")
 
 
 def _note_text(path: Path, key: str) -> str:
