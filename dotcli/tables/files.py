@@ -68,7 +68,7 @@ def _merge_index(out: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any
         old = json.loads((out / INDEX_JSON).read_text()).get("tables", [])
     except (OSError, ValueError, AttributeError):  # none yet, or not an index: it is rewritten from these tables
         old = []
-    merged = {e["family"]: e for e in old if isinstance(old, list) and _index_entry_ok(e, out)}
+    merged = {e["family"]: e for e in (old if isinstance(old, list) else []) if _index_entry_ok(e, out)}
     merged.update({e["family"]: e for e in entries})
     return sorted(merged.values(), key=lambda e: (e["family"] != "toy", e["family"]))
 
