@@ -223,7 +223,7 @@ def claim_run_dir(out_dir: Path, chash: str) -> Path | None:
     if data["config_hash"] != chash:
         raise RecordConflict(f"{path} is the finished record of another config ({data['config_hash']}, "
                              f"{data['dataset']}/{data['model']}/{data['method']}); this run ({chash}) would replace "
-                             "it: choose another directory (hydra.run.dir=...)")
+                             "it: choose another directory (hydra.run.dir=... or hydra.sweep.dir=...)")
     return path
 def config_hash(config: dict[str, Any]) -> str:
     """A short hash of the parts of a resolved config that determine the numbers."""

@@ -192,17 +192,42 @@ class SafeFileHandler(logging.FileHandler):
         return os.fdopen(fd, "a" if "a" in self.mode else "w", encoding=self.encoding, errors=self.errors)
 
 
+_foreign: set[str] = set()  # .hydra directories of a run dir that holds another config's finished record
+
+
 def save_yaml_config(cfg: Any, filename: str, output_dir: Path) -> None:
     """Hydra's ``_save_config`` (``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml``), written atomically.
 
-    A link at ``.hydra`` itself (a directory elsewhere) is replaced by a directory of the run's own.
+    A link at ``.hydra`` itself (a directory elsewhere) is replaced by a directory of the run's own. When the
+    run directory holds the finished record of another config (a multirun job; a single run is refused
+    before this), that record's saved configs are left as they are: the job itself then refuses in one line.
     """
     from omegaconf import OmegaConf
 
     output_dir = Path(output_dir)
+    if filename == "config.yaml":  # Hydra saves the job's config first, then hydra.yaml and overrides.yaml
+        _foreign.discard(str(output_dir))
+        if _holds_another_config(output_dir.parent, cfg):
+            _foreign.add(str(output_dir))
+    if str(output_dir) in _foreign:
+        return
     if os.path.islink(output_dir):
         os.unlink(output_dir)
     write_text_atomic(output_dir / filename, OmegaConf.to_yaml(cfg))
+
+
+def _holds_another_config(run_dir: Path, cfg: Any) -> bool:
+    from omegaconf import OmegaConf
+
+    from dotcli.records import RECORD_NAME, config_hash, load_json, record_problem
+
+    data, problem = load_json(run_dir / RECORD_NAME) if (run_dir / RECORD_NAME).is_file() else (None, "absent")
+    if problem or record_problem(data, check_hash=True):
+        return False
+    try:
+        return config_hash(OmegaConf.to_container(cfg, resolve=True)) != data["config_hash"]
+    except Exception:  # a config that does not resolve here: the job reports it
+        return False
 
 
 def install_hydra_writes() -> None:

@@ -142,3 +142,19 @@ def test_another_config_never_replaces_a_finished_record(tmp_path, finished, ove
     assert str(run / "result.json") in line and "hydra.run.dir" in line
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".dotcli.lock"}
     assert after == before  # the record, its .hydra/, its log: all as they were; no failed.json
+
+
+def test_a_multirun_job_leaves_another_configs_finished_record_and_saved_config_alone(tmp_path, finished):
+    sweep = tmp_path / "sweep"
+    job = sweep / "0_gaussians25_dotcli_wgangp_dot"
+    shutil.copytree(finished, job)
+    before = saved(job)
+    proc = dot_run_in_process("-m", *FAST, f"hydra.sweep.dir={sweep}", "seed=5", cwd=tmp_path)
+    assert proc.returncode != 0 and "finished record of another config" in proc.stderr
+    assert saved(job) == before  # the record, its .hydra/*.yaml, its figure (the log only gains lines)
+
+
+def saved(run):
+    """Every file of ``run`` but its log and lock (the lock's holder pid changes)."""
+    return {p: p.read_bytes() for p in run.rglob("*")
+            if p.is_file() and p.suffix != ".log" and p.name != ".dotcli.lock"}
