@@ -158,6 +158,12 @@ def _state(cell: Cell) -> tuple[str, str]:
         return "skipped", _note_text(files[SKIP_NAME], "reason")
     if FAILURE_NAME in files:
         return "failed", _note_text(files[FAILURE_NAME], "error")
+    record = cell.dir / RECORD_NAME if cell.dir is not None else None
+    if record is not None and os.path.lexists(record):  # there, but no finished record of anything
+        data, problem = load_json(record)
+        problem = problem or record_problem(data, check_hash=True)
+        if problem is not None:
+            return "todo", f"{record} {problem[1]}: not a finished record (dot-run sets it aside and recomputes it)"
     return "todo", ""
 
 
@@ -401,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             for cell, path in adoptable(grid, adoption_roots(name, args.runs, args.out)):
                 cell.status, cell.note = "adopted", f"finished record there: {path}"
         print(summary(name, grid), flush=True)
+        for c in grid if not args.plan else []:
+            if c.status == "todo" and "not a finished record" in c.note:
+                print(f"dot-reproduce: warning: {c.note}", file=sys.stderr, flush=True)
         if args.plan:
             for c in grid:
                 print(f"  {c.status:8s} {c.dir}  {' '.join(c.overrides)}" + (f"  # {c.note}" if c.note else ""))

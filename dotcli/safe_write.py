@@ -185,6 +185,20 @@ class SafeFileHandler(logging.FileHandler):
     """``logging.FileHandler`` that never appends through a symlink: a link or special file at the log's name is
     replaced by a fresh regular file (the link's target is never opened), and the file is opened ``O_NOFOLLOW``."""
 
+    _warned = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802  (logging's name)
+        """A log line that cannot be written (full disk): one warning line, once, instead of a traceback per line;
+        the run goes on (its record says what the log would have)."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if not self._warned:
+            self._warned = True
+            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+            print(f"dot-run: warning: cannot write the log {self.baseFilename} ({reason}); the run goes on without it",
+                  file=sys.stderr, flush=True)
+
     def _open(self) -> IO[str]:
         replace_link(self.baseFilename)
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in self.mode else os.O_TRUNC)

@@ -158,3 +158,29 @@ def saved(run):
     """Every file of ``run`` but its log and lock (the lock's holder pid changes)."""
     return {p: p.read_bytes() for p in run.rglob("*")
             if p.is_file() and p.suffix != ".log" and p.name != ".dotcli.lock"}
+
+
+@pytest.mark.parametrize("fails", ["samples.png", "result.json"])
+def test_a_full_disk_during_a_run_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, fails):
+    import errno
+
+    from dotcli import safe_write
+
+    real = safe_write.write_atomic
+
+    def full_at(path, write):
+        if os.path.basename(path) == fails:
+            def write_then_fail(f):
+                write(f)
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(path, write_then_fail)
+        return real(path, write)
+
+    monkeypatch.setattr(safe_write, "write_atomic", full_at)
+    run = tmp_path / "run"
+    proc = dot_run_in_process(*FAST, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = last_line(proc.stderr)
+    assert line == (f"dot-run: error: cannot write {run / fails} (no space left on the device); "
+                    "nothing was written there")
+    assert not (run / "result.json").exists() and not [p for p in run.iterdir() if p.name.endswith(".tmp")]

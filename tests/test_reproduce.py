@@ -346,3 +346,4 @@ def test_a_malformed_note_in_a_cell_is_no_cells_file(tmp_path, content):
         (cells[0].dir / name).write_text(content)
     again = plan("fashion_mnist", [], tmp_path)
     assert again[0].status == "todo" and again[0].files() == []
+    assert again[0].note.startswith(f"{cells[0].dir / 'result.json'} ") and "not a finished record" in again[0].note

@@ -162,3 +162,24 @@ def test_hydra_configs_are_saved_beside_a_link_never_through_it(tmp_path, victim
     save_yaml_config(OmegaConf.create({"seed": 2}), "hydra.yaml", other / ".hydra")
     assert list(elsewhere.iterdir()) == [] and (other / ".hydra" / "hydra.yaml").read_text() == "seed: 2\n"
     assert not (other / ".hydra").is_symlink()
+
+
+def test_a_log_that_cannot_be_written_is_one_warning_not_a_traceback_per_line(tmp_path, capsys):
+    handler = SafeFileHandler(tmp_path / "dot-run.log")
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    handler.stream = Full()
+    for i in range(3):
+        handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1, f"line {i}", None, None))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dot-run: warning: cannot write the log {tmp_path / 'dot-run.log'} (no space left on the device); "
+                   "the run goes on without it"]
