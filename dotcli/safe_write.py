@@ -66,7 +66,8 @@ def make_dir(path: str | Path) -> Path:
 
 
 def replace_link(path: str | Path) -> None:
-    """Remove a symlink, FIFO, socket or device node at ``path`` (never its target), so a regular file can be made.
+    """Remove a symlink, FIFO, socket, device node or hard link at ``path`` (the name only, never the file it
+    names), so a regular file of its own can be made there.
 
     A directory at ``path`` is refused in one line (dotcli removes no directory it did not make).
     """
@@ -77,7 +78,7 @@ def replace_link(path: str | Path) -> None:
         return
     except OSError as exc:
         raise write_error(path, exc) from exc
-    if stat.S_ISREG(mode):
+    if stat.S_ISREG(mode) and os.lstat(path).st_nlink == 1:
         return
     if stat.S_ISDIR(mode):
         raise DotcliError(f"cannot write {path}: a directory is in the way (expected a file or nothing)")
@@ -143,9 +144,14 @@ def open_regular(path: str | Path, flags: int, mode: int = 0o666) -> int:
         if exc.errno in (errno.ENXIO, errno.EISDIR):
             raise DotcliError(f"{path} is not a regular file (remove it, or choose another directory)") from None
         raise write_error(path, exc) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise DotcliError(f"{path} is not a regular file (remove it, or choose another directory)")
+    if info.st_nlink > 1:  # a hard link to someone's file: writing in place would change that file
+        os.close(fd)
+        raise DotcliError(f"{path} has other hard links; dotcli writes no file in place that is also another name "
+                          "(remove it, or choose another directory)")
     os.set_blocking(fd, True)
     return fd
 

@@ -121,7 +121,9 @@ def test_open_regular_refuses_links_and_special_files(tmp_path, victim):
     (tmp_path / "link").symlink_to(victim)
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "dir").mkdir()
-    for name, what in (("link", "symbolic link"), ("fifo", "not a regular file"), ("dir", "not a regular file")):
+    os.link(victim, tmp_path / "hard")
+    for name, what in (("link", "symbolic link"), ("fifo", "not a regular file"), ("dir", "not a regular file"),
+                       ("hard", "other hard links")):
         with pytest.raises(DotcliError, match=what):
             open_regular(tmp_path / name, os.O_RDWR | os.O_CREAT)
     assert victim.read_text() == VICTIM
@@ -129,10 +131,12 @@ def test_open_regular_refuses_links_and_special_files(tmp_path, victim):
     os.close(fd)
 
 
-@pytest.mark.parametrize("kind", ["link", "dangling link", "fifo"])
+@pytest.mark.parametrize("kind", ["link", "dangling link", "fifo", "hard link"])
 def test_the_log_handler_replaces_a_link_or_fifo_with_its_own_file(tmp_path, victim, kind):
     log = tmp_path / "dot-run.log"
-    if kind == "link":
+    if kind == "hard link":
+        os.link(victim, log)
+    elif kind == "link":
         log.symlink_to(victim)
     elif kind == "dangling link":
         log.symlink_to(tmp_path / "elsewhere.log")
