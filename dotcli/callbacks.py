@@ -15,9 +15,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dotcli import DotcliError
-from dotcli.safe_write import UnwritableDir, check_writable_dir, install_hydra_writes, replace_link
-
-install_hydra_writes()
+from dotcli.records import RECORD_NAME, config_hash, load_json, record_problem
+from dotcli.safe_write import UnwritableDir, check_writable_dir, replace_link, write_text_atomic
 
 
 def unwritable_reason(target: Path) -> str | None:
@@ -83,3 +82,50 @@ def _job_hash(config: DictConfig) -> str | None:
         return job_config_hash(config)
     except Exception:  # resolved (and reported) inside the run
         return None
+
+
+_foreign: set[str] = set()  # .hydra directories of a run dir that holds another config's finished record
+
+
+def save_yaml_config(cfg: Any, filename: str, output_dir: Path) -> None:
+    """Hydra's ``_save_config`` (``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml``), written atomically.
+
+    A link at ``.hydra`` itself (a directory elsewhere) is replaced by a directory of the run's own. When the
+    run directory holds the finished record of another config (a multirun job; a single run is refused
+    before this), that record's saved configs are left as they are: the job itself then refuses in one line.
+    """
+    from omegaconf import OmegaConf
+
+    output_dir = Path(output_dir)
+    if filename == "config.yaml":  # Hydra saves the job's config first, then hydra.yaml and overrides.yaml
+        _foreign.discard(str(output_dir))
+        if _holds_another_config(output_dir.parent, cfg):
+            _foreign.add(str(output_dir))
+    if str(output_dir) in _foreign:
+        return
+    if os.path.islink(output_dir):
+        os.unlink(output_dir)
+    write_text_atomic(output_dir / filename, OmegaConf.to_yaml(cfg))
+
+
+def _holds_another_config(run_dir: Path, cfg: Any) -> bool:
+    from omegaconf import OmegaConf
+
+    data, problem = load_json(run_dir / RECORD_NAME) if (run_dir / RECORD_NAME).is_file() else (None, "absent")
+    if problem or record_problem(data, check_hash=True):
+        return False
+    try:
+        return config_hash(OmegaConf.to_container(cfg, resolve=True)) != data["config_hash"]
+    except Exception:  # a config that does not resolve here: the job reports it
+        return False
+
+
+def install_hydra_writes() -> None:
+    """Make Hydra write its saved configs through :func:`save_yaml_config` (it calls ``hydra.core.utils._save_config``
+    by that name for every job, in whatever process runs the job)."""
+    import hydra.core.utils
+
+    hydra.core.utils._save_config = save_yaml_config
+
+
+install_hydra_writes()

@@ -16,7 +16,6 @@ from dotcli.safe_write import (
     check_writable_dir,
     open_regular,
     save_figure,
-    save_yaml_config,
     write_atomic,
     write_text_atomic,
 )
@@ -152,6 +151,8 @@ def test_the_log_handler_replaces_a_link_or_fifo_with_its_own_file(tmp_path, vic
 
 def test_hydra_configs_are_saved_beside_a_link_never_through_it(tmp_path, victim):
     from omegaconf import OmegaConf
+
+    from dotcli.callbacks import save_yaml_config
 
     run = tmp_path / "run"
     (run / ".hydra").mkdir(parents=True)
