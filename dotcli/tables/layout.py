@@ -83,7 +83,10 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
     for key, text in (("_features", str), ("n_samples", lambda n: f"n={value_text(n)}")):
         if key not in df:
             continue
-        differs = df.groupby("row")[key].transform(lambda s: s.dropna().astype(str).nunique() > 1)
+        # rows with a finished cell are told apart by their finished cells alone: a skipped try beside them
+        # (another sample count, say) adds no row of its own
+        basis = df[key].where(ok_rows | ~df["row"].isin(df.loc[ok_rows, "row"]))
+        differs = basis.groupby(df["row"]).transform(lambda s: s.dropna().astype(str).nunique() > 1)
         for i, (flag, v) in enumerate(zip(differs, df[key], strict=True)):
             if flag and present(v):
                 suffixes[i].append(text(v))

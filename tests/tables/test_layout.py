@@ -47,12 +47,13 @@ def test_a_skipped_or_failed_cell_beside_a_finished_one_adds_no_column():
     other_eps = skip(model="dotcli_wgangp", method="dot")
     other_eps["config"] = {**other_eps["config"], "method": {**other_eps["config"]["method"], "eps": 0.05}}
     failed = failure(model="dotcli_wgangp", method="dot")
-    failed["config"] = {**failed["config"], "n_samples": 7}
+    failed["config"] = {**failed["config"], "n_samples": 7}  # another sample count: no row of its own either
     for notes in ([other_trials], [other_eps], [failed], [other_trials, other_eps]):
         md, cols = wide_columns([ok], skips=[n for n in notes if "skipped" in n],
                                 failures=[n for n in notes if "error" in n])
         assert cols == {"DOT"}, (notes, cols)
         assert "[" not in "".join(cols) and "DOT (eps" not in md.split("## Skipped")[0]
+        assert "n=7" not in md.split("## Skipped")[0]
         assert "## Skipped and failed cells" in md  # why they are missing: in the notes, not in new columns
 
 
