@@ -103,9 +103,12 @@ def save_yaml_config(cfg: Any, filename: str, output_dir: Path) -> None:
             _foreign.add(str(output_dir))
     if str(output_dir) in _foreign:
         return
-    if os.path.islink(output_dir):
-        os.unlink(output_dir)
-    write_text_atomic(output_dir / filename, OmegaConf.to_yaml(cfg))
+    try:
+        if os.path.islink(output_dir):
+            os.unlink(output_dir)
+        write_text_atomic(output_dir / filename, OmegaConf.to_yaml(cfg))
+    except (DotcliError, OSError) as exc:  # a file where .hydra/ goes, a full disk: one line, not Hydra's traceback
+        _fail(str(exc) if isinstance(exc, DotcliError) else f"cannot write {output_dir / filename} ({exc.strerror})")
 
 
 def _holds_another_config(run_dir: Path, cfg: Any) -> bool:

@@ -184,3 +184,16 @@ def test_a_full_disk_during_a_run_is_one_line_and_leaves_no_partial_file(tmp_pat
     assert line == (f"dot-run: error: cannot write {run / fails} (no space left on the device); "
                     "nothing was written there")
     assert not (run / "result.json").exists() and not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_file_where_hydra_saves_its_config_is_one_line(tmp_path, multirun):
+    run = tmp_path / "sweep" / "0_gaussians25_dotcli_wgangp_dot" if multirun else tmp_path / "run"
+    run.mkdir(parents=True)
+    (run / ".hydra").write_text(VICTIM)
+    where = [f"hydra.sweep.dir={tmp_path / 'sweep'}", "-m"] if multirun else [f"hydra.run.dir={run}"]
+    proc = dot_run_in_process(*FAST, *where, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert last_line(proc.stderr) == (f"dot-run: error: cannot write into {run / '.hydra'}: it or a folder above it "
+                                      "is a file, not a directory")
+    assert (run / ".hydra").read_text() == VICTIM
