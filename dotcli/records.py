@@ -148,8 +148,9 @@ def record_problem(data: Any, fields: dict[str, type | tuple[type, ...]] = FINIS
     """Why ``data`` (a loaded ``result.json``) is not a finished record: ``(slug, sentence)``, or ``None``.
 
     A finished record is a JSON object with every field of :class:`Record` of its type and a readable
-    ``schema_version``; with ``check_hash`` (deciding whether a run is done) also a ``config_hash`` that is the
-    hash of its own ``config``, so a file that copies the right hash without the run behind it is not one.
+    ``schema_version``, and a ``config_hash`` (required with ``check_hash``, when deciding whether a run is
+    done; else checked where present) that is the hash of its own ``config``, so a file that copies the right
+    hash without the run behind it, or whose config was edited after the run, is not one.
     """
     if not isinstance(data, dict):
         return "not-an-object", f"is not a JSON object (a {type(data).__name__})"
@@ -166,7 +167,7 @@ def record_problem(data: Any, fields: dict[str, type | tuple[type, ...]] = FINIS
         return "unknown-version", f"has schema_version {version!r} (this dotcli reads 0..{SCHEMA_VERSION})"
     if fields is not NOTE_FIELDS and not all(isinstance(f, str) for f in data.get("figures") or []):
         return "malformed", "figures is not a list of file names"
-    if check_hash and config_hash(data["config"]) != data["config_hash"]:
+    if (check_hash or "config_hash" in data) and config_hash(data["config"]) != data["config_hash"]:
         return "hash-mismatch", f"config_hash {data['config_hash']!r} is not the hash of its own config"
     return None
 

@@ -42,7 +42,7 @@ def a_record(**changes) -> Record:
                   params={"eps": 0.01, "setup": [{"k_eff": 1.0}]}, metrics={"hq": 0.9}, metrics_by_step={},
                   cost=cost, evaluation={}, seed=0, trials=1, n_samples=10, device="cpu", device_name="x",
                   versions={"dotcli": "0"}, created="2026-01-01T00:00:00+00:00", figures=["samples.png"],
-                  config={"seed": 0}, config_hash="0" * 16)
+                  config={"seed": 0}, config_hash=config_hash({"seed": 0}))
     return Record(**{**fields, **changes})
 
 
@@ -137,7 +137,8 @@ def test_a_finished_record_of_another_config_is_never_claimed(tmp_path, other):
     assert (tmp_path / "result.json").read_text() == before
 
 
-@pytest.mark.parametrize("content", ["[1]", "{nope", json.dumps({"dataset": "x"}), json.dumps({"metrics": {}})])
+@pytest.mark.parametrize("content", ["[1]", "{nope", json.dumps({"dataset": "x"}), json.dumps({"metrics": {}}),
+                                     json.dumps({**a_record().to_json(), "config": {"seed": 3}})])  # edited config
 def test_tables_leave_out_a_malformed_record_in_one_line_and_read_the_others(tmp_path, capsys, content):
     write_json_atomic(tmp_path / "good" / "result.json", a_record())
     (tmp_path / "bad").mkdir()
