@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,7 +155,8 @@ def _figure(record: dict[str, Any], name: Any) -> str | None:
     try:
         return str(record_file(record["_path"], name))
     except DotcliError as exc:
-        print(f"dot-table: warning: {exc}", file=sys.stderr, flush=True)
+        prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("dot-") else "dot-table"
+        print(f"{prog}: warning: {exc}", file=sys.stderr, flush=True)
         return None
 
 
