@@ -4,23 +4,35 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slurm lint reproduce table toy-gans data slurm fashion-mnist fmnist-gan fmnist-classifier clean
+.PHONY: run test docs docs-serve test-slurm lint reproduce table toy-gans data slurm fashion-mnist fmnist-gan fmnist-classifier clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test,launchers]"
+	$(PY) -m pip install -q -e ".[test,launchers,docs]"
 	touch $(STAMP)
 
-## run: install, then run the embedded default (25 Gaussians, DOT, shipped checkpoints; no downloads)
+## run: install, then run the embedded default (25 Gaussians, DOT, shipped checkpoints; no downloads). The console
+## scripts are then in .venv/bin, not on PATH: the last line (on stderr) says how to call them.
 run: $(STAMP)
 	$(BIN)/dot-run
+	@echo "next: source $(VENV)/bin/activate, then dot-run --help (or call $(BIN)/dot-run directly)" >&2
 
-## test: install, then run the whole test suite (offline, CPU), one pytest-xdist worker per core (one torch thread
-## each: tests/conftest.py); an idle worker takes tests queued for a busy one (--dist worksteal)
+## test: install, then ruff, the documentation site (make docs) and the whole test suite (offline, CPU), one
+## pytest-xdist worker per core (one torch thread each: tests/conftest.py); an idle worker takes tests queued for a
+## busy one (--dist worksteal)
 PYTEST_JOBS ?= auto
 test: $(STAMP)
-	$(BIN)/ruff check dotcli tests scripts
+	$(BIN)/ruff check dotcli tests scripts examples
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 	$(BIN)/pytest -q -n $(PYTEST_JOBS) --dist worksteal
+
+## docs: the documentation site from docs/ (mkdocs-material + mkdocstrings) into site/; --strict: a broken link,
+## anchor or API reference fails the build. `make docs-serve` serves it on http://127.0.0.1:8000 while you edit.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 ## data: Debian's Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist), for dataset=fashion_mnist and
 ## the tests that read them (they skip with a reason without). Needs root and apt; optional.
@@ -38,7 +50,7 @@ test-slurm: $(STAMP)
 	DOTCLI_SLURM=1 $(BIN)/pytest -q -m slurm
 
 lint: $(STAMP)
-	$(BIN)/ruff check dotcli tests scripts
+	$(BIN)/ruff check dotcli tests scripts examples
 
 ## reproduce: every grid of configs/experiment/*.yaml (the paper's toys, CIFAR-10, STL-10, ImageNet; Fashion-MNIST),
 ## then the tables and figures in results/ and the records behind them in results/records/. Cells run in fixed
@@ -76,7 +88,7 @@ toy-gans: $(STAMP)
 	  $(PY) scripts/train_toy_gan.py --dataset $$d --out dotcli/assets/toy/dotcli_wgangp_$$d.pt; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info
 
 ## langevin-sweeps: DDLS against eps and DGflow against eta on the 25 Gaussians (shipped pair, 3 trials, scored
 ## every few steps): tables and the metric-vs-eps/eta and metric-vs-steps figures in results/sweeps/ (a few minutes)

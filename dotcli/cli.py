@@ -67,7 +67,7 @@ def _fail(exc: DotcliError, cfg: DictConfig, out_dir: Path, multirun: bool) -> N
 def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
     from dotcli.preflight import clear_skip, skip_if_unavailable
     from dotcli.records import RecordConflict
-    from dotcli.run import run, validate  # imported here: `dot-run --help` and config errors stay fast
+    from dotcli.runner import run, validate  # imported here: `dot-run --help` and config errors stay fast
 
     try:
         validate(cfg)  # a bad config fails before the pre-flight checks (never skipped as 'missing')
@@ -87,7 +87,42 @@ def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
         _fail(exc, cfg, out_dir, multirun)
     for warning in record_warnings(path):
         print(f"dot-run: warning: {warning}", file=sys.stderr, flush=True)
-    print(path, flush=True)
+    summary = summary_line(path)
+    if summary:
+        print(summary, file=sys.stderr, flush=True)
+    print(path, flush=True)  # the last line of stdout: scripts read the record's path there
+
+
+def summary_line(path: Path) -> str | None:
+    """The record's metrics in one line for stderr, e.g. ``HQ 0.704  modes 24.5  EMD 0.122  (10 trials, 7.3 s)``:
+    titles and decimals as the tables show them (each metric's ``MetricInfo``); ``None`` without a record."""
+    import json
+    import math
+
+    from dotcli.metrics.info import metric_infos
+
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    metrics = rec.get("metrics") or {}
+    infos = metric_infos()
+    parts = []
+    ordered = [k for k in infos if k in metrics] + [k for k in metrics if k not in infos]  # the tables' order
+    for key in ordered:
+        value = metrics[key]
+        if key.endswith(("_std", "_trials")) or not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        info = infos.get(key)
+        shown = "nan" if not math.isfinite(value) else f"{value:.{info.digits}f}" if info else f"{value:.4g}"
+        parts.append(f"{info.title if info else key} {shown}")
+    trials = rec.get("trials")
+    wall = (rec.get("cost") or {}).get("wall_s")
+    tail = [f"{trials} trial{'s' if trials != 1 else ''}"] if isinstance(trials, int) else []
+    if isinstance(wall, int | float):
+        tail.append(f"{wall:.1f} s")
+    head = "  ".join(parts) or "no metrics (metrics=none)"
+    return f"{head}  ({', '.join(tail)})" if tail else head
 
 
 def record_warnings(path: Path) -> list[str]:

@@ -1,5 +1,5 @@
 """The run's parts built from their config nodes: ``build`` (``_target_`` specs, keys checked), the model pair
-(its ``loader``), the device. Used by the runner (:mod:`dotcli.run`) and the pre-flight checks
+(its ``loader``), the device. Used by the runner (:mod:`dotcli.runner`) and the pre-flight checks
 (:mod:`dotcli.preflight`) alike, so both build the same things the same way.
 """
 

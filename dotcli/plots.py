@@ -22,7 +22,14 @@ def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Ten
     Always three panels of the same size (the results' composite crops the last one); without a
     G-to-output pairing (rejection sampling) the middle panel says so.
     """
-    fig = Figure(figsize=(12.6, 4.4))
+    save_figure(toy_figure_object(real, before, after, title, lim), path, dpi=110)
+
+
+def toy_figure_object(real: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor, title: str,
+                      lim: float = 2.0) -> Figure:
+    """The :func:`toy_figure` itself. Constrained layout keeps every label inside the figure and the title clear of
+    the panels' titles; ticks stop short of the panel edges, so neighbouring panels' labels never meet."""
+    fig = Figure(figsize=(12.6, 4.4), layout="constrained")
     axes = fig.subplots(1, 3, sharex=True, sharey=True)
     axes[0].scatter(real[:, 0], real[:, 1], s=4, alpha=0.5, color="gray")
     axes[0].set_title("data")
@@ -44,13 +51,15 @@ def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Ten
     else:
         ax.scatter(after[:, 0], after[:, 1], s=4, alpha=0.6, color="tab:red")
     ax.set_title("output samples")
+    ticks = np.linspace(-lim, lim, 5)[1:-1]  # -1, 0, 1 for the toys' box: no label on a panel's edge
     for a in axes:
         a.set_xlim(-lim, lim)
         a.set_ylim(-lim, lim)
+        a.set_xticks(ticks)
+        a.set_yticks(ticks)
         a.set_aspect("equal")
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    fig.suptitle(title, fontweight="bold")  # set apart from the panel titles below it
+    return fig
 
 
 @dataclass

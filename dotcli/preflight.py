@@ -75,21 +75,28 @@ def _file_specs(node: Any) -> list[Mapping[str, Any]]:
 
 def checkpoints_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
     """The model's files for this dataset, looked up (and fetched when allowed) as the loader does."""
-    from dotcli.checkpoints import resolve_checkpoint
+    from dotcli.checkpoints import is_url, resolve_checkpoint, url_spec
 
     model = _as_plain(cfg.model)
     paths = {**_as_plain(cfg.paths), "allow_download": allow_download}
     out = []
-    for spec in _file_specs((model.get("files") or {}).get(cfg.dataset.name)):
+    given = model.get("checkpoint")  # user checkpoints (custom, collections_sngan): one path or {G, D}
+    run_dir = model.get("checkpoint_dir")  # a run directory of checkpoint files (model=studiogan)
+    specs = [] if given or run_dir else _file_specs((model.get("files") or {}).get(cfg.dataset.name))  # given wins
+    if is_url(given):
+        specs = [url_spec(given)]
+    for spec in specs:
         try:
             resolve_checkpoint(spec, paths)
         except DotcliError as exc:
             no_url = not spec.get("url") and not spec.get("package")
             out.append(Missing("checkpoint missing", str(exc), file=str(spec["name"]),
                                help=str(spec.get("help") or "") if no_url else ""))
-    given = model.get("checkpoint")  # user checkpoints (custom, collections_sngan): one path or {G, D}
+    if run_dir and not is_url(run_dir) and not Path(str(run_dir)).expanduser().is_dir():
+        out.append(Missing("checkpoint missing", f"checkpoint directory {run_dir} (model.checkpoint_dir) does not "
+                           "exist"))
     for role, path in (given.items() if isinstance(given, Mapping) else [("", given)]):
-        if path and not Path(str(path)).expanduser().is_file():
+        if path and not is_url(path) and not Path(str(path)).expanduser().is_file():
             key = f"model.checkpoint{'.' + role if role else ''}"
             out.append(Missing("checkpoint missing", f"checkpoint {path} ({key}) does not exist"))
     return out
@@ -113,18 +120,19 @@ def data_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
 
 
 def weights_missing(cfg: DictConfig, allow_download: bool) -> list[Missing]:
-    """The Inception weights, when this cell scores images with them."""
-    from dotcli.metrics.extractors import INCEPTION, resolve_inception_weights
+    """The feature extractor's weights (the Inception's, DINOv2's, CLIP's), when this cell scores images."""
+    from dotcli.metrics.extractors import INCEPTION, resolve_extractor_weights
 
     m = cfg.metrics
     if cfg.dataset.get("kind", "toy") == "toy" or not m.get("evaluate", True):
         return []
-    if str(m.get("feature_extractor", INCEPTION)) != INCEPTION:
-        return []
+    name = str(m.get("feature_extractor", INCEPTION))
     try:
-        resolve_inception_weights(m.get("inception_weights"), allow_download)
+        resolve_extractor_weights(name, weights=m.get("inception_weights"),
+                                  extractor_weights=m.get("feature_extractor_weights"), allow_download=allow_download)
     except DotcliError as exc:
-        return [Missing("Inception weights missing", str(exc))]
+        what = "Inception" if name == INCEPTION else name
+        return [Missing(f"{what} weights missing", str(exc))]
     return []
 
 
@@ -147,7 +155,8 @@ def _alternatives(cfg: DictConfig) -> str:
     if cfg.dataset.get("kind", "toy") == "toy":
         return "model=dotcli_wgangp (shipped inside dotcli)"
     return ("model=collections_sngan model.checkpoint=/path/to/model.pt (a pytorch-gan-collections SNGAN of your "
-            "own), or model=random_dcgan32 (random weights, meaningless samples) to try the pipeline")
+            "own), or model=random_dcgan32 metrics=none (random weights: flat grey samples, seconds on a CPU) to try "
+            "the pipeline")
 
 
 def recipe(cfg: DictConfig, missing: list[Missing]) -> str:

@@ -312,7 +312,7 @@ def load_records(paths: Iterable[str | Path], name: str = RECORD_NAME, warn: str
 def write_failure(cfg: Any, out_dir: str | Path, error: str) -> Path | None:
     """Leave ``failed.json`` (error + config) so tables can show why a cell is missing.
 
-    Here, not in :mod:`dotcli.run`: ``dot-run`` writes it for a config error before importing torch.
+    Here, not in :mod:`dotcli.runner`: ``dot-run`` writes it for a config error before importing torch.
     """
     from datetime import datetime, timezone
 

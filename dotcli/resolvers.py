@@ -7,7 +7,8 @@ caller that composes the configs, e.g. ``dot-reproduce --plan`` and the tests, c
   run directories for grid cells;
 * ``${dotcli_drive:<folder>,<file>}``: where a checkpoint that has no direct URL comes from (the one place
   that names the Google Drive folders; model configs say ``help: ${dotcli_drive:tanaka,${.name}}``);
-* ``${dotcli_gpus_per_cell:}``: ``hydra/launcher=slurm``'s GPU request per cell (:func:`gpus_per_cell`).
+* ``${dotcli_gpus_per_cell:}``: ``hydra/launcher=slurm``'s GPU request per cell (:func:`gpus_per_cell`);
+* ``${dotcli_help:options|methods}``: the option and method-key lists of ``dot-run --help`` (:mod:`dotcli.help`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def register() -> None:
     OmegaConf.register_new_resolver("dotcli_cell", cell_hash, replace=True)
     OmegaConf.register_new_resolver("dotcli_drive", drive_help, replace=True)
     OmegaConf.register_new_resolver("dotcli_gpus_per_cell", gpus_per_cell, replace=True)
+    OmegaConf.register_new_resolver("dotcli_help", _help, replace=True)
+
+
+def _help(part: str) -> str:
+    """``${dotcli_help:options}`` / ``${dotcli_help:methods}``: the lists of ``dot-run --help`` (:mod:`dotcli.help`)."""
+    from dotcli.help import help_text
+
+    return help_text(part)
 
 
 register()

@@ -6,7 +6,7 @@ Two entry points:
   imports, so a typo (``seed=abc``, ``method.eps=abc``) costs the Hydra start-up, not a model load.
   The types of the method's keys come from the sampler constructor's type hints, read from its
   source (``ast``) without importing it.
-* :func:`check_run` (called once at the top of :func:`dotcli.run.run`) repeats those checks, builds
+* :func:`check_run` (called once at the top of :func:`dotcli.runner.run`) repeats those checks, builds
   the sampler once (its constructor checks ranges: ``eps >= 0``, ``space`` in target|latent...),
   checks the model keys whose wrong values would otherwise raise deep inside a loader.
 """

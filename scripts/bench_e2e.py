@@ -68,7 +68,7 @@ def dot_run(args: list[str], cwd: Path) -> tuple[dict, float]:
     path = Path(proc.stdout.strip().splitlines()[-1])
     rec = json.loads(path.read_text())
     for line in (path.parent / "dot-run.log").read_text().splitlines():
-        if "trial 0: setup found" in line:  # '[2026-11-28 11:40:37,062][dotcli.run][INFO] - trial 0: ...'
+        if "trial 0: setup found" in line:  # '[2026-11-28 11:40:37,062][dotcli.runner][INFO] - trial 0: ...'
             stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()
             rec["first_batch_s"] = stamp - launched
     return rec, wall
@@ -118,7 +118,7 @@ def float32_weights(path: Path, workdir: Path) -> Path:
 def bench_images(a: argparse.Namespace) -> None:
     from dotcli.metrics.extractors import INCEPTION, make_feature_extractor
     from dotcli.models.dcgan import load_random_dcgan_pair
-    from dotcli.run import pick_device
+    from dotcli.runner import pick_device
 
     device = pick_device(a.device)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="dotcli-bench-"))
@@ -178,7 +178,7 @@ def _cfg(ch: int):
 def bench_toy(a: argparse.Namespace) -> None:
     from hydra import compose, initialize_config_module
 
-    from dotcli.run import load_pair
+    from dotcli.runner import load_pair
 
     work = Path(a.workdir or tempfile.mkdtemp(prefix="dotcli-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -122,7 +122,8 @@ def test_failed_rerun_keeps_the_finished_record(fast_run, tmp_path):
 
 def test_help_and_cfg(tmp_path):
     help_ = dot_run("--help", cwd=tmp_path)
-    assert help_.returncode == 0 and "method: ddls, dgflow, dot, dot_local, drs, mh, naive, none" in help_.stdout
+    assert help_.returncode == 0
+    assert "  method          ddls, dgflow, dot, dot_local, drs, mh, naive, none" in help_.stdout
     cfg = dot_run("method=naive", "--cfg", "job", cwd=tmp_path)
     assert cfg.returncode == 0 and "_target_: dotcli.samplers.naive.NaiveSampler" in cfg.stdout
 
@@ -137,3 +138,31 @@ def test_author_checkpoints_through_the_cli(tmp_path, author_checkpoints):
         runs[method] = json.loads(Path(last_line(proc.stdout)).read_text())["metrics"]
     assert runs["dot"]["hq"] > runs["none"]["hq"] + 0.15
     assert runs["dot"]["emd"] < runs["none"]["emd"]
+
+
+def test_a_run_ends_with_a_metrics_line_on_stderr_and_the_record_path_on_stdout(tmp_path):
+    import re
+
+    proc = dot_run_in_process(*FAST, "hydra.run.dir=a", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert last_line(proc.stdout) == str(tmp_path / "a" / "result.json")
+    record = json.loads((tmp_path / "a" / "result.json").read_text())
+    line = last_line(proc.stderr)
+    assert re.fullmatch(r"HQ \d\.\d{3}  modes \d+\.\d  EMD \d\.\d{3}  \(2 trials, \d+\.\d s\)", line), line
+    assert line.startswith(f"HQ {record['metrics']['hq']:.3f}  modes {record['metrics']['modes']:.1f}  ")
+    assert "dot-run: trials 1/2 (50%)" in proc.stderr  # off a terminal: plain progress lines
+
+
+def test_the_summary_line_shows_any_metric():
+    import tempfile
+
+    from dotcli.cli import summary_line
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "result.json"
+        path.write_text(json.dumps({"metrics": {"fid": 31.234, "fid_std": 0.0, "fid_trials": [31.234], "mine": 0.5},
+                                    "trials": 1, "cost": {"wall_s": 12.34}}))
+        assert summary_line(path) == "FID 31.23  mine 0.5  (1 trial, 12.3 s)"
+        path.write_text(json.dumps({"metrics": {}, "trials": 1}))
+        assert summary_line(path) == "no metrics (metrics=none)  (1 trial)"
+        assert summary_line(Path(tmp) / "missing.json") is None

@@ -123,7 +123,8 @@ def test_plan_of_the_paper_grids(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "imagenet: 6 cells: 6 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
     assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
-                                "fashion_mnist_inception", "fashion_mnist_samplers"}
+                                "fashion_mnist_inception", "fashion_mnist_samplers", "modern_imagenet",
+                                "modern_cifar10"}
 
 
 def test_experiments_are_discovered_from_the_experiment_directory():
@@ -219,7 +220,7 @@ def test_preflight_names_every_missing_input(tmp_path):
 
 def test_image_records_through_the_runner_make_the_wide_table_and_step_figure(tmp_path):
     """Real image records (random DCGAN, tiny feature extractor, fake CIFAR files) -> IS/FID cells, protocol, figure."""
-    from dotcli.run import run
+    from dotcli.runner import run
     from dotcli.tables import tabulate
     from tests.data.fake import write_fake_cifar10
     from tests.metrics.tiny import TINY, register_tiny

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dotcli.run as run_module
-from dotcli.run import Timer
+import dotcli.runner as run_module
+from dotcli.runner import Timer
 
 
 def test_timer_accumulates_named_durations(monkeypatch):

@@ -179,7 +179,7 @@ def test_bad_weight_file_is_one_line_with_the_real_cause(tmp_path, name, message
 def test_help_is_dotcli_own_and_cfg_resolve_prints_values(tmp_path):
     out = dot_run("--help", cwd=tmp_path).stdout
     assert out.startswith("dot-run: improve the samples of a trained GAN") and "powered by Hydra" not in out
-    assert "\nmethod: ddls, dgflow, dot, " in out and "\nmodel: " in out  # Hydra's list of each group's options
+    assert "\n  method          ddls, dgflow, dot, " in out and "\n  model           " in out  # each group's options
     assert out.count("\n  dot-run ") == 5 and "run only configs you trust" in out
     cfg = dot_run("method=naive", "--cfg", "job", "--resolve", cwd=tmp_path).stdout
     assert "eps: 0.01" in cfg and "${" not in cfg

@@ -295,6 +295,19 @@ class ImageData(ABC):
         """The reference set as uint8 batches ``(b, 3, S, S)``, always in the same order."""
         return self.reference().batches(self.reference_indices(), batch_size)
 
+    def _reference_labels_all(self) -> np.ndarray | None:
+        """Class label of every image of the reference source (int64), or ``None`` when it has none."""
+        return None
+
+    def reference_labels(self) -> np.ndarray | None:
+        """Class labels of the reference images in :meth:`reference_batches` order (``None``: unlabelled set)."""
+        labels = self._reference_labels_all()
+        return None if labels is None else labels[self.reference_indices()]
+
+    def reference_batches_of(self, positions: np.ndarray, batch_size: int) -> Iterator[torch.Tensor]:
+        """The reference images at ``positions`` (indices into :meth:`reference_batches` order) as uint8 batches."""
+        return self.reference().batches(self.reference_indices()[positions], batch_size)
+
     def reference_identity(self) -> dict[str, Any]:
         """What determines the reference images (part of the reference-statistics cache key)."""
         return {"name": self.name, "reference_set": self.reference_set, "image_size": self.image_size,
@@ -333,6 +346,7 @@ class Cifar10(ImageData):
                  reference_limit: int | None = None) -> None:
         super().__init__(root, download, reference_set, "test", reference_limit)
         self._arrays: dict[str, np.ndarray] = {}
+        self._labels: dict[str, np.ndarray] = {}
 
     @property
     def data_dir(self) -> Path:
@@ -355,6 +369,7 @@ class Cifar10(ImageData):
                 with open(path, "rb") as f:
                     entry = CifarUnpickler(f, encoding="latin1").load()  # the CIFAR on-disk format, code refused
                 data = np.asarray(entry["data"], dtype=np.uint8)
+                labels = np.asarray(entry["labels"], dtype=np.int64)
             except RefusedPickle as exc:
                 raise DotcliError(f"{self.name}: {path} is refused: {exc}; a CIFAR-10 batch holds only a dict of "
                                   "lists, strings and one uint8 array (a crafted file can run code when unpickled): "
@@ -363,6 +378,10 @@ class Cifar10(ImageData):
                 raise DotcliError(f"{self.name}: cannot read {path} ({exc}); the file is corrupted: "
                                   "delete it and download again") from exc
             self._arrays[file] = data.reshape(-1, 3, self.image_size, self.image_size)
+            if labels.shape != (len(self._arrays[file]),) or ((labels < 0) | (labels >= 10)).any():
+                raise DotcliError(f"{self.name}: {path} holds {labels.shape} labels for {len(data)} images "
+                                  "(expected one class in 0..9 per image); the file is corrupted")
+            self._labels[file] = labels
         return self._arrays[file]
 
     def _arrays_of(self, files: Sequence[str]) -> ArraySource:
@@ -374,6 +393,11 @@ class Cifar10(ImageData):
 
     def _open_heldout(self) -> ImageSource:
         return self._arrays_of(self.test_files)
+
+    def _reference_labels_all(self) -> np.ndarray:
+        files = self.REFERENCE_SETS[self.reference_set]
+        self._arrays_of(files)
+        return np.concatenate([self._labels[f] for f in files])
 
     def _data_fingerprint(self) -> str:
         files = self.REFERENCE_SETS[self.reference_set]
@@ -481,6 +505,18 @@ class ImageFolderData(ImageData):
 
     def _open_heldout(self) -> ImageSource:
         return FileSource(self._list(self.heldout_split), self.image_size, self.num_workers)
+
+    def _reference_labels_all(self) -> np.ndarray | None:
+        """ImageFolder's labels: the index of each image's first sub-folder among the sorted sub-folder names
+        (torchvision ``ImageFolder.find_classes``); ``None`` for a flat folder."""
+        folder = (self.root / self.reference_set).resolve() if self.reference_set != "." else self.root
+        files = self._list(self.reference_set)
+        tops = [f.relative_to(folder).parts for f in files]
+        if any(len(p) < 2 for p in tops):
+            return None
+        classes = sorted({p[0] for p in tops})
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index[p[0]] for p in tops], dtype=np.int64)
 
     def _data_fingerprint(self) -> str:
         return _fingerprint(self._list(self.reference_set), self.root)

@@ -20,6 +20,11 @@ class Evaluation(ABC):
     constructor takes exactly those (no ``**kwargs``), so a mistyped key in a config is an error.
     """
 
+    def check_pair(self, pair: Any) -> None:
+        """Called once with the model pair before any sampling: refuse a pair this evaluation cannot score
+        (e.g. intra-class FID of an unconditional model) and do pair-dependent preparation."""
+        return None
+
     @abstractmethod
     def start_trial(self, trial: int, gen: torch.Generator) -> None: ...
 

@@ -11,7 +11,15 @@ the logits for IS (50k x 1008 float32, about 200 MB) and, only with ``metrics.ki
 (50k x 2048 float32, about 400 MB).
 
 ``finish_trial`` returns ``is_mean``, ``is_std`` (only when the extractor has logits: never a made-up
-number), ``fid`` and, with ``metrics.kid``, ``kid_mean`` and ``kid_std``, for ``x`` and per step.
+number), ``fid`` and, with ``metrics.kid``, ``kid_mean`` and ``kid_std``, for ``x`` and per step; with
+``metrics.intra_fid`` (conditional pairs) also ``intra_fid`` for ``x``: the mean over classes of the FID of the
+samples generated with label c against the reference images of class c (per-class reference statistics
+cached, :func:`dotcli.metrics.reference_stats.class_reference_statistics`). The pool features kept for
+KID are the same ones intra-FID uses (one extraction per image, whatever the metrics).
+
+The feature space is ``metrics.feature_extractor`` (the Inception by default; ``dinov2-vit-l-14`` and
+``clip-vit-b-32`` read ``metrics.feature_extractor_weights``, docs/metrics/feature-spaces.md); the record
+says which resize it used.
 
 ``metrics.evaluate: false`` (``metrics=none``) computes nothing, loads no extractor and reads no data.
 
@@ -31,14 +39,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from dotcli import DotcliError
 from dotcli.data.images import to_float255, to_uint8
 from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
-from dotcli.metrics.reference_stats import ReferenceStats, reference_statistics
+from dotcli.metrics.intra_fid import intra_fid
+from dotcli.metrics.reference_stats import (
+    ClassReferenceStats,
+    ReferenceStats,
+    class_reference_statistics,
+    reference_statistics,
+)
+from dotcli.progress import counter
 from dotcli.safe_write import save_figure, write_atomic
 from dotcli.samplers.base import SampleBatch
 
@@ -63,15 +77,18 @@ class _Scored:
         self.stats = MeanCov()
         self.logits: list[torch.Tensor] = []
         self.pool: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []  # class labels of the kept pool rows (intra-class FID)
 
-    def add(self, feats: Features, keep_pool: bool) -> None:
+    def add(self, feats: Features, keep_pool: bool, labels: torch.Tensor | None = None) -> None:
         # kept where the extractor ran; the metrics copy them to the host once per trial: a per-batch .cpu()
         # would make every batch wait for the device
         self.stats.update(feats.pool)
         if feats.logits is not None:
             self.logits.append(feats.logits.float())
-        if keep_pool:
+        if keep_pool:  # one feature set, handed to every feature-based metric (KID, intra-FID)
             self.pool.append(feats.pool.float())
+            if labels is not None:
+                self.labels.append(labels.detach().to(feats.pool.device).long())
 
 
 class ImageEvaluation(Evaluation):
@@ -80,8 +97,8 @@ class ImageEvaluation(Evaluation):
     Args:
         dataset: an image dataset (:class:`dotcli.data.images.ImageData`); untouched when not evaluating.
         metrics: the ``metrics`` config: ``evaluate``, ``feature_extractor``, ``fid_backend``,
-            ``inception_weights``, ``is_splits``, ``kid``, ``kid_subsets``, ``kid_subset_size``, ``fid_eps``,
-            ``feature_batch_size``.
+            ``inception_weights``, ``feature_extractor_weights``, ``is_splits``, ``kid``, ``kid_subsets``,
+            ``kid_subset_size``, ``intra_fid``, ``fid_eps``, ``feature_batch_size``.
         device: where the feature extractor runs.
         cache_dir: root of the reference-statistics cache (``paths.cache``).
         save_samples: also write the quantised output samples as ``samples.npz`` (see module docstring).
@@ -103,6 +120,10 @@ class ImageEvaluation(Evaluation):
         self.fid_eps = float(m.get("fid_eps", 0.0) or 0.0)
         self.fid_backend = str(m.get("fid_backend", "torch-fidelity"))
         self.feature_batch_size = int(m.get("feature_batch_size", 250))
+        self.use_intra_fid = bool(m.get("intra_fid", False))
+        self.cache_dir = cache_dir
+        self.class_reference: ClassReferenceStats | None = None
+        self._intra: list[dict[str, Any]] = []  # per trial: samples and FID per class
         self.save_samples = bool(save_samples)
         self.expected_samples = expected_samples
         self.grid_size = int(grid_size)
@@ -116,7 +137,8 @@ class ImageEvaluation(Evaluation):
             # built now, before any sampling: a missing weights file or dataset fails the run at once
             self.extractor = make_feature_extractor(
                 str(m.get("feature_extractor", INCEPTION)), device=device, fid_backend=self.fid_backend,
-                weights=m.get("inception_weights"), allow_download=allow_download)
+                weights=m.get("inception_weights"), allow_download=allow_download,
+                extractor_weights=m.get("feature_extractor_weights"))
             self.reference = reference_statistics(dataset, self.extractor, cache_dir, need_features=self.use_kid,
                                                   batch_size=self.feature_batch_size)
             if host_idle_while_sampling(device):
@@ -126,18 +148,44 @@ class ImageEvaluation(Evaluation):
                 self._fid_pending = pool.submit(prepare_fid_reference, self.reference.mu, self.reference.sigma,
                                                 eps=self.fid_eps)
                 pool.shutdown(wait=False)
+        if self.evaluate and self.use_intra_fid and getattr(dataset, "reference_labels", None) is None:
+            raise DotcliError(f"metrics.intra_fid=true: dataset {getattr(dataset, 'name', dataset)!r} gives no "
+                              "class labels for its reference set")
         self._grid: dict[str, torch.Tensor | None] | None = None
         self._saved: list[tuple[np.ndarray, np.ndarray | None, int]] = []
         self._samples_file: str | None = None
         self._n_trial = 0
+
+    def check_pair(self, pair: Any) -> None:
+        """Intra-class FID needs a conditional pair whose classes are the reference set's: checked here, before
+        any sampling; then the per-class reference statistics are loaded (or computed and cached)."""
+        if not (self.evaluate and self.use_intra_fid):
+            return
+        n_classes = int(getattr(pair, "n_classes", 0) or 0)
+        if n_classes == 0:
+            raise DotcliError("metrics.intra_fid=true needs a conditional model (labels y); this model pair is "
+                              "unconditional (n_classes 0): set metrics.intra_fid=false")
+        self._class_reference()
+        assert self.class_reference is not None
+        if n_classes != self.class_reference.n_classes:
+            raise DotcliError(f"metrics.intra_fid: the model has {n_classes} classes but the reference set "
+                              f"{getattr(self.dataset, 'name', '')} has {self.class_reference.n_classes} "
+                              "labelled classes")
+
+    def _class_reference(self) -> ClassReferenceStats:
+        if self.class_reference is None:
+            assert self.extractor is not None
+            dim = None if self.reference is None else int(self.reference.mu.shape[0])
+            self.class_reference = class_reference_statistics(self.dataset, self.extractor, self.cache_dir,
+                                                              batch_size=self.feature_batch_size, dim=dim)
+        return self.class_reference
 
     # ---------------------------------------------------------------- streaming
     def start_trial(self, trial: int, gen: torch.Generator) -> None:
         self.trial = trial
         self._n_trial = 0
         self._scored: dict[Any, _Scored] = {}
-        self._bar = tqdm(total=self.expected_samples, unit="img", desc=f"trial {trial}", disable=None,
-                         dynamic_ncols=True, leave=False)
+        self._bar = counter(self.expected_samples, f"trial {trial}")
 
     def _features(self, images: torch.Tensor) -> Features:
         assert self.extractor is not None
@@ -169,7 +217,12 @@ class ImageEvaluation(Evaluation):
                 if feats is None:
                     feats = self._features(images)
                     done.append((images, feats))
-                self._scored.setdefault(key, _Scored()).add(feats, self.use_kid)
+                intra = key == "x" and self.use_intra_fid  # intra-FID of the output only
+                if intra and batch.y is None:
+                    raise DotcliError("metrics.intra_fid=true but the sampler produced no labels y "
+                                      "(unconditional model)")
+                self._scored.setdefault(key, _Scored()).add(feats, self.use_kid or intra,
+                                                            labels=batch.y if intra else None)
         self._bar.update(len(u))
 
     def _collect_grid(self, u: torch.Tensor, x_init: torch.Tensor | None) -> None:
@@ -210,6 +263,14 @@ class ImageEvaluation(Evaluation):
         if self._n_trial < 2:
             raise DotcliError(f"trial {self.trial} produced {self._n_trial} sample(s); IS/FID need at least 2")
         metrics = self._score(self._scored["x"])
+        if self.use_intra_fid:
+            ref, out = self._class_reference(), self._scored["x"]
+            res = intra_fid(torch.cat(out.pool), torch.cat(out.labels), ref.n_classes, ref.load, ref.counts,
+                            eps=self.fid_eps)
+            metrics["intra_fid"] = res.value
+            self._intra.append({"trial": self.trial, "classes_scored": res.classes_scored,
+                                "classes_skipped": res.classes_skipped, "samples_per_class": res.samples_per_class,
+                                "fid_per_class": res.fid_per_class})
         by_step = {key: self._score(s) for key, s in self._scored.items() if key != "x"}
         self._scored = {}
         return {"metrics": metrics, "by_step": by_step}
@@ -245,21 +306,33 @@ class ImageEvaluation(Evaluation):
         else:
             assert self.extractor is not None and self.reference is not None
             out.update({
-                "metrics": ["is", "fid"] + (["kid"] if self.use_kid else []),
+                "metrics": ["is", "fid"] + (["kid"] if self.use_kid else []) + (["intra_fid"] if self.use_intra_fid
+                                                                                 else []),
                 "reference_set": getattr(self.dataset, "reference_set", None),
                 "reference_stats": self.reference.describe(),
                 "feature_extractor": self.extractor.identity(),
+                "resize": getattr(self.extractor, "resize", None),
                 "fid_backend": self.fid_backend,
                 "fid_eps": self.fid_eps,
                 "is_splits": self.is_splits,
                 "samples_per_trial": self._n_trial,
             })
             if not self.extractor.has_logits:
-                out["is"] = "unavailable: the feature extractor has no logits"
+                out["is"] = (f"unavailable: {self.extractor.name} gives no class logits (IS only from an Inception "
+                             "or a classifier; an embedding is not a class distribution)")
             if self.use_kid:
                 out["kid"] = {"subsets": self.kid_subsets, "subset_size": min(
                     self.kid_subset_size, self._n_trial or self.kid_subset_size, self.reference.n),
                     "kernel": "polynomial (x.y/d + 1)^3"}
+            if self.use_intra_fid and self.class_reference is not None:
+                out["intra_fid"] = {
+                    "reference_split": getattr(self.dataset, "reference_set", None),
+                    "reference_limit": getattr(self.dataset, "reference_limit", None),
+                    "reference_stats": self.class_reference.describe(),
+                    "generated_labels": "the sampler's labels y (the model pair's class prior)",
+                    "mean_over": "classes with >= 2 generated and >= 2 reference images",
+                    "scored": "the output x (not the recorded steps)",
+                    "trials": self._intra}
             if self._n_trial < PROTOCOL_SAMPLES:
                 out["note"] = (f"{self._n_trial} samples per trial: IS/FID at this size are biased (FID upward) and "
                                f"not comparable to numbers computed from {PROTOCOL_SAMPLES} samples")

@@ -118,6 +118,7 @@ class ChainerCompatExtractor(FeatureExtractor):
 
     name = NAME
     takes_float = True
+    resize = "Chainer F.resize_images: bilinear to 299, align_corners=True"
     is_shuffle = False  # inception_score.py splits the predictions in sample order
 
     def __init__(self, net: nn.Module, has_logits: bool, identity: dict[str, Any], device: torch.device,

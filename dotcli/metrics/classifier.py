@@ -95,6 +95,7 @@ class ClassifierExtractor(FeatureExtractor):
 
     name = NAME
     has_logits = True
+    resize = "none (32x32 input)"
 
     def __init__(self, path: str | Path | None = None, device: torch.device | str = "cpu") -> None:
         path = Path(path) if path else packaged_weights()

@@ -20,6 +20,12 @@ The two backends run the same network; their features differ only by the resize 
 as the centre (so FID values differ slightly; published numbers mostly come from TF, which torch-fidelity
 reproduces).
 
+Other feature spaces, each in its own module, imported when named: ``dinov2-vit-l-14``
+(:mod:`dotcli.metrics.dinov2`) and ``clip-vit-b-32`` (:mod:`dotcli.metrics.clip`), both registered with
+torch-fidelity and run through its preprocessing, their weights from ``metrics.feature_extractor_weights``
+(``extractor_weights`` here) or the torch.hub cache (:func:`resolve_hub_weights`); ``fmnist-classifier``
+and ``inception-chainer-compat``. Every extractor says how it resizes (``resize``: recorded with the metrics).
+
 The hook: ``register_feature_extractor(name, factory)`` (dotcli's own registry, used by tests with a
 tiny extractor). torch-fidelity's ``register_feature_extractor`` is process-global and refuses a second
 registration of a name, and its extractors must subclass ``FeatureExtractorBase``; any extractor
@@ -53,6 +59,9 @@ INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.
                  "weights-inception-2015-12-05-6726825d.pth")
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
 TORCH_FIDELITY_PREFIX = "torch-fidelity:"
+# torch-fidelity's extractors resize with interpolate_bilinear_2d_like_tensorflow1x to their input size
+FIDELITY_RESIZE = "torch-fidelity TF1-compatible bilinear to the network's input size"
+INCEPTION_RESIZE = "torch-fidelity TF1-compatible bilinear to 299"
 IMPORT_PREFIX = "py:"  # py:package.module:factory -> an extractor factory importable by the run's process
 
 
@@ -75,6 +84,8 @@ class FeatureExtractor(ABC):
     takes_float: bool = False
     #: IS shuffles the rows before splitting (torch-fidelity); False: splits in sample order (Chainer)
     is_shuffle: bool = True
+    #: how images reach the network's input size (recorded: e.g. torch-fidelity's bilinear vs dgm-eval's bicubic)
+    resize: str | None = None
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
@@ -101,12 +112,13 @@ class TorchFidelityExtractor(FeatureExtractor):
     """Adapter around any torch-fidelity ``FeatureExtractorBase`` (the Inception included)."""
 
     def __init__(self, module: nn.Module, pool_layer: str, logits_layer: str | None, identity: dict[str, Any],
-                 device: torch.device) -> None:
+                 device: torch.device, resize: str | None = FIDELITY_RESIZE) -> None:
         self.module = module.to(device).eval()
         self.pool_layer, self.logits_layer = pool_layer, logits_layer
         self.device = device
         self.name = identity["name"]
         self.has_logits = logits_layer is not None
+        self.resize = resize
         self._identity = identity
 
     def identity(self) -> dict[str, Any]:
@@ -146,6 +158,37 @@ def resolve_inception_weights(path: str | os.PathLike | None, allow_download: bo
     except Exception as exc:
         raise DotcliError(f"could not download the Inception weights from {INCEPTION_URL} ({exc}); download it "
                           "by hand and pass metrics.inception_weights=PATH") from exc
+    return p
+
+
+def resolve_hub_weights(path: str | os.PathLike | None, *, name: str, filename: str, url: str,
+                        allow_download: bool, sha256: str | None = None) -> Path:
+    """The weights file of extractor ``name``: ``path`` (``metrics.feature_extractor_weights``) when given, else
+    ``<torch.hub.get_dir()>/checkpoints/<filename>`` (where torch.hub / torch-fidelity cache it), downloaded
+    there from ``url`` when ``allow_download`` (checked against ``sha256`` when the publisher gives one).
+
+    Called when the extractor is built, i.e. before any sampling: a missing file is one DotcliError naming
+    the file and the URL to get it from.
+    """
+    if path is not None:
+        p = Path(str(path)).expanduser()
+        if not p.is_file():
+            raise DotcliError(f"metrics.feature_extractor_weights={path} is not a file; {name} needs {filename} "
+                              f"(from {url})")
+        return p
+    p = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if p.is_file():
+        return p
+    if not allow_download:
+        raise DotcliError(f"{name} weights {filename} not found at {p} and downloads are off "
+                          f"(paths.allow_download=false); download {url} and pass "
+                          "metrics.feature_extractor_weights=PATH (or put it at that location)")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:  # temporary file, then rename; hash_prefix: the whole sha256 where known
+        torch.hub.download_url_to_file(url, str(p), hash_prefix=sha256, progress=True)
+    except Exception as exc:
+        raise DotcliError(f"could not download the {name} weights from {url} ({exc}); download it by hand "
+                          "and pass metrics.feature_extractor_weights=PATH") from exc
     return p
 
 
@@ -214,6 +257,7 @@ class PytorchFidExtractor(FeatureExtractor):
     """The ``pytorch-fid`` backend: pool3 features as ``pytorch_fid.fid_score`` computes them from PNGs."""
 
     has_logits = True
+    resize = "pytorch-fid F.interpolate bilinear to 299"
 
     def __init__(self, weights_path: Path, weights_sha256: str, device: torch.device) -> None:
         state = _load_state_dict(weights_path)
@@ -261,7 +305,7 @@ def _make_inception(*, device: torch.device, fid_backend: str = "torch-fidelity"
             module = fidelity_inception(_load_state_dict(path))
         except Exception as exc:
             raise DotcliError(f"cannot load the Inception weights {path} into torch-fidelity ({exc})") from exc
-        return TorchFidelityExtractor(module, "2048", None, identity, device)
+        return TorchFidelityExtractor(module, "2048", None, identity, device, resize=INCEPTION_RESIZE)
     layers = ["2048", "logits_unbiased"]
     try:
         # cuda=False always: the module is moved to `device` below (cuda=True would pick the default GPU)
@@ -271,7 +315,7 @@ def _make_inception(*, device: torch.device, fid_backend: str = "torch-fidelity"
         raise DotcliError(f"cannot load the Inception weights {path} into torch-fidelity ({exc})") from exc
     identity = {"name": INCEPTION, "backend": "torch-fidelity", "torch_fidelity": _version("torch-fidelity"),
                 "weights_file": path.name, "weights_sha256": digest, "pool": "2048", "logits": "logits_unbiased"}
-    return TorchFidelityExtractor(module, "2048", "logits_unbiased", identity, device)
+    return TorchFidelityExtractor(module, "2048", "logits_unbiased", identity, device, resize=INCEPTION_RESIZE)
 
 
 def _make_torch_fidelity(name: str, *, device: torch.device, weights: Any = None, **_: Any) -> FeatureExtractor:
@@ -279,6 +323,10 @@ def _make_torch_fidelity(name: str, *, device: torch.device, weights: Any = None
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
     from torch_fidelity.utils import create_feature_extractor
 
+    if name.startswith("dinov2-"):  # torch-fidelity's DINOv2 always goes to GitHub through torch.hub
+        raise DotcliError(f"feature extractor {TORCH_FIDELITY_PREFIX}{name} loads its code and weights through "
+                          "torch.hub (GitHub, no local file); use metrics.feature_extractor=dinov2-vit-l-14 with "
+                          "metrics.feature_extractor_weights=PATH (dotcli's network, docs/metrics/feature-spaces.md)")
     cls = FEATURE_EXTRACTORS_REGISTRY.get(name)
     if cls is None:
         raise DotcliError(f"feature extractor {name!r} is not registered with torch-fidelity "
@@ -290,19 +338,27 @@ def _make_torch_fidelity(name: str, *, device: torch.device, weights: Any = None
         logits = None
     layers = [pool] + ([logits] if logits and logits != pool else [])
     kwargs = {"feature_extractor_weights_path": str(Path(str(weights)).expanduser())} if weights else {}
-    module = create_feature_extractor(name, layers, cuda=False, verbose=False, **kwargs)
+    try:
+        module = create_feature_extractor(name, layers, cuda=False, verbose=False, **kwargs)
+    except DotcliError:
+        raise
+    except Exception as exc:  # torch-fidelity's own checks raise ValueError/RuntimeError/NotImplementedError
+        raise DotcliError(f"torch-fidelity cannot build feature extractor {name!r} ({type(exc).__name__}: "
+                          f"{exc})") from exc
     identity = {"name": TORCH_FIDELITY_PREFIX + name, "class": f"{cls.__module__}.{cls.__qualname__}",
                 "torch_fidelity": _version("torch-fidelity"), "pool": pool, "logits": logits,
                 "weights_sha256": sha256_of(kwargs["feature_extractor_weights_path"]) if weights else None}
     return TorchFidelityExtractor(module, pool, logits if logits != pool else None, identity, device)
 
 
-#: factory(device=, fid_backend=, weights=, allow_download=) -> FeatureExtractor; extra keywords ignored
+#: factory(device=, fid_backend=, weights=, allow_download=, extractor_weights=) -> FeatureExtractor; extra
+#: keywords ignored
 ExtractorFactory = Callable[..., FeatureExtractor]
 _FACTORIES: dict[str, ExtractorFactory] = {INCEPTION: _make_inception}
 #: extractors shipped with dotcli in their own modules, which register themselves when imported (lazily:
 #: a run that does not name them never imports them)
 _BUILTIN_MODULES = {"fmnist-classifier": "dotcli.metrics.classifier",
+                    "dinov2-vit-l-14": "dotcli.metrics.dinov2", "clip-vit-b-32": "dotcli.metrics.clip",
                     "inception-chainer-compat": "dotcli.metrics.chainer_inception"}
 
 
@@ -325,12 +381,35 @@ def _import_factory(spec: str) -> ExtractorFactory:
                           "expected py:package.module:factory") from exc
 
 
+def resolve_extractor_weights(name: str, *, weights: Any = None, extractor_weights: Any = None,
+                              allow_download: bool = True) -> Path | None:
+    """The weights file ``metrics.feature_extractor=<name>`` would load, without building the network (pre-flight).
+
+    The Inception's (``weights``), or that of a shipped extractor whose module has ``resolve_weights``
+    (``extractor_weights``); ``None`` for extractors whose file dotcli does not resolve. Raises the same
+    one-line error as building the extractor would.
+    """
+    if name == INCEPTION:
+        return resolve_inception_weights(weights, allow_download)
+    if name in _BUILTIN_MODULES:
+        resolve = getattr(importlib.import_module(_BUILTIN_MODULES[name]), "resolve_weights", None)
+        if resolve is not None:
+            return resolve(extractor_weights, allow_download)
+    return None
+
+
 def make_feature_extractor(name: str, *, device: torch.device | str = "cpu", fid_backend: str = "torch-fidelity",
-                           weights: Any = None, allow_download: bool = True) -> FeatureExtractor:
-    """Build the extractor named by ``metrics.feature_extractor``."""
+                           weights: Any = None, allow_download: bool = True,
+                           extractor_weights: Any = None) -> FeatureExtractor:
+    """Build the extractor named by ``metrics.feature_extractor``.
+
+    ``weights`` is ``metrics.inception_weights`` (the Inception-based extractors), ``extractor_weights``
+    ``metrics.feature_extractor_weights`` (the other spaces: DINOv2, CLIP, any torch-fidelity extractor).
+    """
     device = torch.device(device)
     if name.startswith(TORCH_FIDELITY_PREFIX):
-        return _make_torch_fidelity(name[len(TORCH_FIDELITY_PREFIX):], device=device, weights=weights)
+        return _make_torch_fidelity(name[len(TORCH_FIDELITY_PREFIX):], device=device,
+                                    weights=extractor_weights if extractor_weights is not None else weights)
     if name in _BUILTIN_MODULES and name not in _FACTORIES:
         importlib.import_module(_BUILTIN_MODULES[name])
     factory = _import_factory(name[len(IMPORT_PREFIX):]) if name.startswith(IMPORT_PREFIX) else _FACTORIES.get(name)
@@ -339,4 +418,5 @@ def make_feature_extractor(name: str, *, device: torch.device | str = "cpu", fid
         raise DotcliError(f"unknown feature extractor {name!r}; known: {', '.join(known)} "
                           f"or {TORCH_FIDELITY_PREFIX}<name registered with torch-fidelity> "
                           f"or {IMPORT_PREFIX}<package.module:factory>")
-    return factory(device=device, fid_backend=fid_backend, weights=weights, allow_download=allow_download)
+    return factory(device=device, fid_backend=fid_backend, weights=weights, allow_download=allow_download,
+                   extractor_weights=extractor_weights)

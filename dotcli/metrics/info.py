@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 # the modules that declare metrics, in display order
-MODULES = ("dotcli.metrics.toy", "dotcli.metrics.fidelity")
+MODULES = ("dotcli.metrics.toy", "dotcli.metrics.fidelity", "dotcli.metrics.intra_fid")
 
 
 @dataclass(frozen=True)

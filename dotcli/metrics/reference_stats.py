@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from dotcli import DotcliError
 from dotcli.metrics.extractors import FeatureExtractor
 from dotcli.metrics.fidelity import MeanCov
+from dotcli.progress import counter
 from dotcli.records import write_atomic
 
 CACHE_FORMAT = 1  # bump when what is stored (or how it is computed) changes
@@ -73,7 +73,7 @@ def extract_in_batches(extractor: FeatureExtractor, batches: Iterator[torch.Tens
                        desc: str, keep_features: bool) -> tuple[MeanCov, np.ndarray | None]:
     """Stream uint8 batches through ``extractor`` into a :class:`MeanCov` (and keep features if asked)."""
     stats, kept = MeanCov(), []
-    with tqdm(total=total, unit="img", desc=desc, disable=None, dynamic_ncols=True) as bar:
+    with counter(total, desc) as bar:
         for images in batches:
             pool = extractor(images).pool
             stats.update(pool)
@@ -119,3 +119,115 @@ def reference_statistics(dataset: ReferenceData, extractor: FeatureExtractor, ca
     meta = {**identity, "key": key, "n": stats.n, "seconds": round(time.perf_counter() - t0, 1)}
     write_atomic(Path(f"{base}.json"), lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
     return stats
+
+
+# ---------------------------------------------------------------- per-class statistics (intra-class FID)
+
+CLASS_INDEX = "index.json"
+#: the per-class accumulators held at once (float64 d x d each) stay under this many bytes; more classes
+#: are done in several groups, each over only its own classes' images (every image is still read once)
+CLASS_MEMORY_BUDGET = 2 * 1024**3
+
+
+class LabelledReferenceData(ReferenceData, Protocol):
+    """A reference set with class labels (see :meth:`dotcli.data.images.ImageData.reference_labels`)."""
+
+    def reference_labels(self) -> np.ndarray | None: ...
+
+    def reference_batches_of(self, positions: np.ndarray, batch_size: int) -> Iterator[torch.Tensor]: ...
+
+
+@dataclass
+class ClassReferenceStats:
+    """Per-class mean and covariance of the reference features, one file per class, read one class at a time."""
+
+    directory: Path
+    key: str
+    counts: np.ndarray  # reference images per class (index = class)
+    from_cache: bool = False
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.counts)
+
+    def load(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(mu, sigma)`` of class ``c``."""
+        path = self.directory / f"class-{c:05d}.npz"
+        try:
+            with np.load(path) as z:
+                if str(z["key"]) != self.key or int(z["n"]) != int(self.counts[c]):
+                    raise ValueError("stored key or count differs")
+                return z["mu"], z["sigma"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DotcliError(f"cached per-class reference statistics {path} are unreadable ({exc}); delete "
+                              f"{self.directory} and run again") from exc
+
+    def describe(self) -> dict[str, Any]:
+        return {"key": self.key, "path": str(self.directory), "from_cache": self.from_cache,
+                "classes": self.n_classes, "images_per_class": [int(n) for n in self.counts]}
+
+
+def class_groups(n_classes: int, dim: int, budget: int = CLASS_MEMORY_BUDGET) -> list[range]:
+    """Consecutive groups of classes whose float64 ``dim x dim`` accumulators fit in ``budget`` bytes."""
+    per_group = max(1, budget // max(1, 8 * dim * dim))
+    return [range(lo, min(lo + per_group, n_classes)) for lo in range(0, n_classes, per_group)]
+
+
+def class_reference_statistics(dataset: LabelledReferenceData, extractor: FeatureExtractor,
+                               cache_dir: str | os.PathLike, *, batch_size: int = 250,
+                               memory_budget: int = CLASS_MEMORY_BUDGET, dim: int | None = None) -> ClassReferenceStats:
+    """Load the per-class reference statistics from the cache, or compute and cache them.
+
+    Keyed like :func:`reference_statistics` (dataset identity, extractor identity) plus a hash of the labels.
+    Files: ``<cache>/reference_stats/<dataset>-<key>.classes/class-<c>.npz`` (``mu``, ``sigma`` float64, ``n``,
+    ``key``) and ``index.json`` (written last: a directory without it is incomplete and recomputed).
+    ``dim``: the feature dimension when known (else one reference image is run through the extractor to learn it).
+    """
+    labels = dataset.reference_labels()
+    if labels is None:
+        raise DotcliError(f"{dataset.name}: the reference set has no class labels, so intra-class FID cannot be "
+                          "computed (metrics.intra_fid needs a labelled reference set, e.g. ImageFolder class "
+                          "folders or CIFAR-10)")
+    labels = np.asarray(labels, dtype=np.int64)
+    identity = {"dataset": dataset.reference_identity(), "extractor": extractor.identity(),
+                "per_class": {"labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest()}}
+    key = reference_key({**identity["dataset"], "per_class": identity["per_class"]}, identity["extractor"])
+    directory = Path(str(cache_dir)).expanduser() / "reference_stats" / f"{dataset.name}-{key}.classes"
+    counts = np.bincount(labels, minlength=int(labels.max()) + 1 if len(labels) else 0)
+    index = directory / CLASS_INDEX
+    if index.is_file():
+        try:
+            meta = json.loads(index.read_text())
+            if meta["key"] != key or meta["images_per_class"] != [int(n) for n in counts]:
+                raise ValueError("stored key or class counts differ")
+        except (OSError, ValueError, KeyError) as exc:
+            raise DotcliError(f"cached per-class reference statistics {index} are unreadable ({exc}); delete "
+                              f"{directory} and run again") from exc
+        return ClassReferenceStats(directory, key, counts, from_cache=True)
+
+    t0 = time.perf_counter()
+    directory.mkdir(parents=True, exist_ok=True)
+    if dim is None:
+        dim = int(extractor(next(iter(dataset.reference_batches_of(np.arange(1), 1)))).pool.shape[1])
+    for group in class_groups(len(counts), dim, memory_budget):
+        positions = np.flatnonzero((labels >= group.start) & (labels < group.stop))
+        accs = {c: MeanCov() for c in group}
+        done = 0
+        with counter(len(positions), f"per-class reference ({dataset.name}, classes "
+                     f"{group.start}-{group.stop - 1})") as bar:
+            for images in dataset.reference_batches_of(positions, batch_size):
+                pool = extractor(images).pool
+                batch_labels = torch.from_numpy(labels[positions[done:done + len(images)]]).to(pool.device)
+                for c in batch_labels.unique().tolist():
+                    accs[c].update(pool[batch_labels == c])
+                done += len(images)
+                bar.update(len(images))
+        for c, acc in accs.items():
+            mu = acc.mean() if acc.n else np.zeros(dim)
+            sigma = acc.cov() if acc.n >= 2 else np.zeros((dim, dim))  # < 2 images: the class is not scored
+            write_atomic(directory / f"class-{c:05d}.npz",
+                         lambda f, mu=mu, sigma=sigma, n=acc.n: np.savez(f, mu=mu, sigma=sigma, n=n, key=key))
+    meta = {**identity, "key": key, "images_per_class": [int(n) for n in counts],
+            "seconds": round(time.perf_counter() - t0, 1)}
+    write_atomic(index, lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
+    return ClassReferenceStats(directory, key, counts)

@@ -231,6 +231,17 @@ class TorchSNConv2d(_TorchSN, nn.Conv2d):
         return self._conv_forward(x, self.normalized_weight(), self.bias)
 
 
+class TorchSNEmbedding(_TorchSN, nn.Embedding):
+    """``spectral_norm(nn.Embedding(...))`` in eval mode, with frozen sigma (rows: the classes, torch's dim 0)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, sigma_source: str = "stored") -> None:
+        super().__init__(num_embeddings, embedding_dim)
+        self._convert_to_torch_sn(sigma_source)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return F.embedding(y, self.normalized_weight())
+
+
 # --- normalisation ---
 
 class ChainerBatchNorm(nn.Module):

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from dotcli import DotcliError
+
 
 @dataclass
 class EvalCounter:
@@ -54,7 +56,11 @@ class ModelPair:
 
     def __post_init__(self) -> None:
         if self.prior not in ("uniform", "normal"):
-            raise ValueError(f"prior must be 'uniform' or 'normal', got {self.prior!r}")
+            raise DotcliError(f"prior={self.prior!r} is not valid; expected uniform or normal")
+        if self.d_output not in ("critic", "logit"):
+            raise DotcliError(f"d_output={self.d_output!r} is not valid; expected critic or logit")
+        if not (isinstance(self.z_dim, int) and self.z_dim >= 1):
+            raise DotcliError(f"z_dim={self.z_dim!r} is not valid; expected an integer >= 1")
         for net in (self.G, self.D):
             net.eval()
             net.requires_grad_(False)
@@ -90,4 +96,8 @@ class ModelPair:
         """Raw discriminator output, flattened to shape ``(n,)``."""
         self.counter.d += x.shape[0]
         out = self.D(x) if y is None else self.D(x, y)
+        if not isinstance(out, torch.Tensor) or out.numel() != x.shape[0]:
+            got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+            raise DotcliError(f"the discriminator returned {got} for {x.shape[0]} samples; expected one raw score "
+                              f"per sample, shape ({x.shape[0]},) or ({x.shape[0]}, 1)")
         return out.reshape(x.shape[0])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ def _label(r: pd.Series, family: str, skip: tuple[str, ...] = ()) -> str:
     return name + (f" ({params_label(params)})" if params else "")
 
 
+_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)")
+
+
+def natural_key(label: str) -> tuple[tuple[int, Any], ...]:
+    """Sort key reading the numbers inside a label as numbers: ``steps=10`` < ``steps=30`` < ``steps=100``."""
+    return tuple((0, float(part)) if i % 2 else (1, part) for i, part in enumerate(_NUMBER.split(label)))
+
+
 def sweep_lines(ok: pd.DataFrame, param: str, metrics: list[str], label: Callable[[pd.Series], str]) -> list[Any]:
     """Lines of a one-parameter sweep: cells that differ only in ``method.<param>`` (and the seed)."""
     from dotcli.plots import Curve
@@ -43,7 +52,7 @@ def sweep_lines(ok: pd.DataFrame, param: str, metrics: list[str], label: Callabl
         lines.append(Curve(label(rows[0]), [float(r[param]) for r in rows],
                            {m: [r.get(m) for r in rows] for m in metrics},
                            {m: [r.get(f"{m}_std") for r in rows] for m in metrics}))
-    return lines
+    return sorted(lines, key=lambda c: natural_key(c.label))  # legends in numeric order
 
 
 def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
@@ -55,9 +64,10 @@ def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
     titles = {m: arrow_title(metric_infos()[m]) for m in metrics}
     name = title(family)
     written = []
-    curves = [plots.Curve(_label(r, family), sorted(r.by_step),
-                          {m: [r.by_step[s].get(m) for s in sorted(r.by_step)] for m in metrics})
-              for _, r in ok.iterrows() if isinstance(r.get("by_step"), dict) and r.by_step]
+    curves = sorted([plots.Curve(_label(r, family), sorted(r.by_step),
+                                 {m: [r.by_step[s].get(m) for s in sorted(r.by_step)] for m in metrics})
+                     for _, r in ok.iterrows() if isinstance(r.get("by_step"), dict) and r.by_step],
+                    key=lambda c: natural_key(c.label))
     if curves:
         path = out / f"{family}_by_step.png"
         plots.curves_figure(curves, titles, "step", f"{name}: metrics along the updates", path)

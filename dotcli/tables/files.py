@@ -27,11 +27,12 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[dict[str, Any]] = (),
-                 skips: Sequence[dict[str, Any]] = ()) -> list[Path]:
+                 skips: Sequence[dict[str, Any]] = (), sources: Sequence[str | Path] = ()) -> list[Path]:
     """Write every family's tables and figures, and the index (``README.md``, ``index.json``); return the paths.
 
     The index keeps the entries of tables written earlier into ``out`` (from other records) whose files
-    are still there, so tables built one family at a time still share one index.
+    are still there, so tables built one family at a time still share one index. ``sources``: the directories
+    the records were read from, named by the index.
     """
     families = sorted({family_of(x) for x in [*records, *failures, *skips]}, key=lambda f: (f != "toy", f))
     if not families:
@@ -59,7 +60,7 @@ def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[di
     index = _merge_index(out, entries)
     _write_text(out / INDEX_JSON, json.dumps({"dotcli": __version__, "tables": index}, indent=2) + "\n")
     readme = out / "README.md"
-    _write_text(readme, index_markdown(index))
+    _write_text(readme, index_markdown(index, sources, out))
     return [*written, out / INDEX_JSON, readme]
 
 
@@ -88,13 +89,34 @@ def _index_entry_ok(entry: Any, out: Path) -> bool:
         and (out / files["md"]).is_file()
 
 
-def index_markdown(index: list[dict[str, Any]]) -> str:
-    """The index ``README.md``: one line per table with its cell counts and files, then each table's protocol."""
-    lines = ["# Results", "",
-             f"Written by `dot-table` (dotcli {__version__}). `make reproduce` runs the experiment grids (only the "
-             "cells not finished yet), keeps their records in `records/` and rewrites these files; `make table` only "
-             "rewrites them from `records/`. A skipped cell lacks an input on the machine that ran the grid (the "
-             "table says which); a failed cell raised an error.", "",
+def _is_results_dir(sources: Sequence[str | Path], out: Path | None) -> bool:
+    """The records come from ``out/records`` (``make reproduce``, ``make table``: the project's results/)."""
+    if out is None or not sources:
+        return False
+    kept = (Path(out) / "records").resolve()
+    return all(Path(s).resolve() == kept or kept in Path(s).resolve().parents for s in sources)
+
+
+def index_markdown(index: list[dict[str, Any]], sources: Sequence[str | Path] = (), out: Path | None = None) -> str:
+    """The index ``README.md``: what this directory is, one line per table with its cell counts and files, then
+    each table's protocol. The project's results/ (records in ``records/``) says how ``make reproduce`` and
+    ``make table`` rewrite it; any other directory names the records it was built from and the command."""
+    skip_note = ("A skipped cell lacks an input on the machine that ran it (the table says which); a failed cell "
+                 "raised an error.")
+    if _is_results_dir(sources, out) or not sources:
+        title, about = "Results", (
+            f"Written by `dot-table` (dotcli {__version__}). `make reproduce` runs the experiment grids (only the "
+            "cells not finished yet), keeps their records in `records/` and rewrites these files; `make table` only "
+            f"rewrites them from `records/`. {skip_note}")
+    else:
+        names = ", ".join(f"`{s}`" for s in sources)
+        command = " ".join(["dot-table", *map(str, sources), *(["--out", str(out)] if out is not None else [])])
+        title, about = "Tables", (
+            f"Written by `dot-table` (dotcli {__version__}) from the records (`result.json`, `failed.json`, "
+            f"`skipped.json`) under {names}: one Markdown, CSV and LaTeX table per dataset family, with figures, "
+            f"indexed below. Nothing else is kept here; `{command}` rewrites these files from the records "
+            f"(records that differ only in `seed` are pooled). {skip_note}")
+    lines = [f"# {title}", "", about, "",
              "| table | finished | skipped | failed | files | figures |", "|---|---|---|---|---|---|"]
     for e in index:
         family, n = e["family"], e["cells"]
@@ -119,4 +141,4 @@ def tabulate(paths: Sequence[str | Path], out: Path, prog: str = "dot-table") ->
     skips = load_records(paths, SKIP_NAME, warn=prog)
     if not records and not failures and not skips:
         raise DotcliError(f"no result.json (or failed.json / skipped.json) found under {', '.join(map(str, paths))}")
-    return write_tables(records, out, failures, skips)
+    return write_tables(records, out, failures, skips, sources=list(paths))

@@ -101,6 +101,14 @@ def protocol_facts(rec: dict[str, Any]) -> dict[str, str]:
         features += [f"FID backend {ev['fid_backend']}"] if ev.get("fid_backend") else []
         features += [f"IS over {ev['is_splits']} splits"] if ev.get("is_splits") else []
         out["features"] = ", ".join(features)
+        if ev.get("resize"):  # torch-fidelity's bilinear and dgm-eval's bicubic give different numbers
+            out["resize"] = str(ev["resize"])
+        intra = ev.get("intra_fid")
+        if isinstance(intra, dict):
+            counts = [n for t in intra.get("trials", []) for n in t.get("samples_per_class", [])]
+            per_class = f", {min(counts)}-{max(counts)} samples per class" if counts else ""
+            out["intra-FID"] = (f"reference split {intra.get('reference_split')} by class "
+                                f"({(intra.get('reference_stats') or {}).get('classes')} classes){per_class}")
         if ev.get("quantisation"):
             out["quantisation"] = str(ev["quantisation"])
         if ev.get("note"):

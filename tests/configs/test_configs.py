@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import dotcli.resolvers  # noqa: F401  (registers the ${dotcli_*:} resolvers the configs use)
 from dotcli import DotcliError
-from dotcli.run import RUNNER_METHOD_KEYS, build, load_pair
+from dotcli.runner import RUNNER_METHOD_KEYS, build, load_pair
 
 CONFIGS = Path(__file__).resolve().parents[2] / "dotcli" / "configs"
 TOYS = ("gaussians25", "swissroll")

@@ -143,7 +143,7 @@ def composed(overrides):
 
 
 def test_dot_run_on_cifar10_scores_every_recorded_step(tmp_path):
-    from dotcli.run import run
+    from dotcli.runner import run
 
     write_fake_cifar10(tmp_path / "data", per_file=8)
     cfg = composed(["dataset=cifar10", "model=random_dcgan32", "model.ch=16", "method=dot", "method.steps=2",
@@ -161,7 +161,7 @@ def test_dot_run_on_cifar10_scores_every_recorded_step(tmp_path):
 
 
 def test_dot_run_with_metrics_none_on_a_missing_dataset(tmp_path):
-    from dotcli.run import run
+    from dotcli.runner import run
 
     cfg = composed(["dataset=cifar10", "model=random_dcgan32", "model.ch=8", "method=dot", "method.steps=1",
                     "method.k_eff_pairs=4", "metrics=none", "n_samples=8", "batch_size=8",

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from dotcli import DotcliError
 from dotcli.models.dcgan import DCGANGenerator, SNDCGANDiscriminator, WGANDiscriminator, load_random_dcgan_pair
-from dotcli.run import load_pair
+from dotcli.runner import load_pair
 from tests.models import chainer_specs as specs
 
 CONFIGS = Path(__file__).resolve().parents[2] / "dotcli" / "configs" / "model"
@@ -256,8 +256,14 @@ def test_tanaka_configs_name_the_published_files():
 def test_every_model_config_names_an_importable_loader():
     from hydra.utils import get_method
 
-    for path in sorted(CONFIGS.glob("*.yaml")):
+    def composed(path):
+        # a model config may extend another of its group (defaults: [parent, _self_]); its own keys win
         cfg = OmegaConf.load(path)
+        parents = [d for d in cfg.pop("defaults", []) if d != "_self_"]
+        return OmegaConf.merge(*[composed(CONFIGS / f"{p}.yaml") for p in parents], cfg)
+
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        cfg = composed(path)
         assert cfg.name == path.stem
         get_method(cfg.loader)
         for entry in (cfg.get("files") or {}).values():

@@ -17,6 +17,7 @@ from dotcli.models.layers import (
     SNEmbedding,
     SNLinear,
     TorchSNConv2d,
+    TorchSNEmbedding,
     TorchSNLinear,
     upsample2x,
 )
@@ -101,6 +102,20 @@ def test_torch_sn_layers_stored_sigma_match_torch_eval_and_exact_is_svd():
     assert exact.sigma.item() == pytest.approx(np.linalg.svd(w, compute_uv=False)[0], rel=1e-6)
     with pytest.raises(ValueError, match="sigma_source"):
         TorchSNLinear(2, 2, sigma_source="power")
+
+
+def test_torch_sn_embedding_matches_torch_eval():
+    torch.manual_seed(4)
+    ref = nn.utils.spectral_norm(nn.Embedding(7, 5))
+    for _ in range(3):  # training-mode calls: power-iteration updates of weight_u / weight_v
+        ref(torch.tensor([1, 2]))
+    ref.eval()
+    emb = TorchSNEmbedding(7, 5)
+    assert set(emb.state_dict()) == set(ref.state_dict()) == {"weight_orig", "weight_u", "weight_v"}
+    emb.load_state_dict(ref.state_dict())
+    y = torch.tensor([0, 3, 6, 3])
+    with torch.no_grad():
+        torch.testing.assert_close(emb(y), ref(y), rtol=1e-6, atol=1e-6)
 
 
 def test_chainer_batchnorm_eval_on_flat_vectors():

@@ -7,7 +7,7 @@ import numpy as np
 
 def record(dataset="gaussians25", model="dotcli_wgangp", method="dot", seed=0, metrics=None, params=None,
            kind="toy", n=1000, created="2026-01-01T00:00:00", cost=None, by_step=None, evaluation=None):
-    """A result record as dotcli.run writes it, with per-trial metric lists."""
+    """A result record as dotcli.runner writes it, with per-trial metric lists."""
     metrics = metrics or {"hq": [0.5, 0.7], "modes": [25.0, 25.0], "emd": [0.2, 0.1]}
     params = params if params is not None else ({"space": "target", "eps": 0.01, "steps": 100}
                                                 if method in ("dot", "naive") else {})

@@ -23,3 +23,21 @@ def test_a_dgflow_eta_sweep_gets_its_figure(tmp_path):
     written = {p.name for p in write_tables(recs, tmp_path)}
     assert "toy_sweep_eta.png" in written and "toy_sweep_eps.png" not in written
     assert "DGflow (eta=0.03)" in (tmp_path / "toy.md").read_text()
+
+
+def test_sweep_legends_sort_numbers_as_numbers(tmp_path, monkeypatch):
+    from dotcli import plots
+    from dotcli.tables.figures import natural_key
+
+    drawn = {}
+
+    def record_labels(curves, metrics, xlabel, title, *args, **kwargs):
+        drawn[title] = [c.label for c in curves]
+
+    monkeypatch.setattr(plots, "curves_figure", record_labels)
+    recs = [record(params={"space": "target", "eps": eps, "steps": steps}, metrics={"hq": [0.5 + eps]})
+            for steps in (100, 10, 30) for eps in (0.003, 0.01)]
+    write_tables(recs, tmp_path)
+    steps = [label.rsplit("steps=", 1)[1].rstrip(")") for label in drawn[next(k for k in drawn if "eps" in k)]]
+    assert steps == ["10", "30", "100"]
+    assert sorted(["eps=0.1", "eps=0.03", "eps=1e-05"], key=natural_key) == ["eps=1e-05", "eps=0.03", "eps=0.1"]

@@ -55,6 +55,19 @@ def test_dot_table_writes_beside_the_records_by_default(tmp_path, capsys, monkey
     assert (tmp_path / "sweep" / "0_dot" / "tables" / "toy.md").is_file()
 
 
+def test_the_index_describes_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_json_atomic(tmp_path / "sweep" / "0_dot" / "result.json", record())
+    main(["sweep"])
+    readme = (tmp_path / "sweep" / "tables" / "README.md").read_text()
+    assert readme.startswith("# Tables\n") and "under `sweep`" in readme
+    assert "`dot-table sweep --out sweep/tables` rewrites" in readme
+    assert "make reproduce" not in readme and "records/" not in readme
+    write_json_atomic(tmp_path / "res" / "records" / "toy" / "0" / "result.json", record())
+    main(["res/records", "--out", "res"])  # the project's layout: results/ built from results/records
+    assert "`make table` only rewrites them from `records/`" in (tmp_path / "res" / "README.md").read_text()
+
+
 # ---------------------------------------------------------------- writes: links, full disks, places no file can go
 TABLE_FILES = ["toy.md", "toy.csv", "toy.tex", "toy_wide.csv", "toy_samples.png", "README.md", "index.json"]
 

@@ -26,7 +26,7 @@ def test_rows_name_the_feature_space_and_the_sample_count_where_they_differ():
 
 
 def test_panels_follow_the_metrics_declarations():
-    assert panels("toy") == [["hq"], ["modes"], ["emd"], ["is_mean", "fid"], ["kid_mean"]]
+    assert panels("toy") == [["hq"], ["modes"], ["emd"], ["is_mean", "fid"], ["kid_mean"], ["intra_fid"]]
     assert panels("image")[:2] == [["is_mean", "fid"], ["kid_mean"]]
 
 

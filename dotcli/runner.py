@@ -40,11 +40,11 @@ from dotcli.records import (
     Record,
     claim_run_dir,
     config_hash,
-    write_failure,  # noqa: F401  (dotcli.run.write_failure: where callers found it before)
+    write_failure,  # noqa: F401  (dotcli.runner.write_failure: where callers found it before)
     write_json_atomic,
 )
 from dotcli.safe_write import check_writable_dir
-from dotcli.samplers.base import Sampler, SetupContext
+from dotcli.samplers.base import SampleBatch, Sampler, SetupContext
 from dotcli.validation import check_run
 
 log = logging.getLogger(__name__)
@@ -157,28 +157,47 @@ def setup(cfg: DictConfig) -> Job:
     sampler: Sampler = build(method, "method", "method")
     evaluation: Evaluation = build(cfg.dataset.evaluation, "evaluation", "dataset.evaluation", dataset=dataset,
                                    metrics=cfg.metrics, device=device)
+    evaluation.check_pair(pair)  # before any sampling
     sample = getattr(dataset, "sample", None)
     real = (lambda n, g: sample(n, g).to(device)) if sample else None
     return Job(device, pair, sampler, evaluation, real)
+
+
+def setup_sampler(pair: ModelPair, sampler: Sampler, seed: int, trial: int, batch_size: int,
+                  real_data: Callable[[int, torch.Generator], torch.Tensor] | None) -> tuple[dict[str, Any],
+                                                                                       tuple[int, int]]:
+    """``sampler.setup`` for one trial with the trial's ``setup`` generator: what it found and the (G, D)
+    evaluations it cost. Shared by :func:`run_trial` and :func:`dotcli.api.refine` (the same samples)."""
+    pair.counter.reset()
+    ctx = SetupContext(gen=trial_generator(seed, trial, "setup"), real_data=real_data, batch_size=batch_size)
+    found = sampler.setup(pair, ctx)
+    evals = (pair.counter.g, pair.counter.d)
+    pair.counter.reset()
+    return found, evals
+
+
+def sample_batches(pair: ModelPair, sampler: Sampler, n: int, batch_size: int, seed: int,
+                   trial: int) -> Iterator[SampleBatch]:
+    """The trial's ``n`` output samples, ``batch_size`` at a time, from the trial's ``sample`` generator."""
+    gen = trial_generator(seed, trial, "sample")
+    for start in range(0, n, batch_size):
+        yield sampler.sample(pair, min(batch_size, n - start), gen)
 
 
 def run_trial(cfg: DictConfig, job: Job, trial: int, timer: Timer) -> TrialResult:
     """Set the sampler up, stream ``n_samples`` samples through the evaluation, score the trial."""
     pair, sampler, evaluation = job.pair, job.sampler, job.evaluation
     with timer("setup"):
-        pair.counter.reset()
-        ctx = SetupContext(gen=trial_generator(cfg.seed, trial, "setup"), real_data=job.real_data,
-                           batch_size=cfg.batch_size)
-        found = sampler.setup(pair, ctx)
-        setup_evals = (pair.counter.g, pair.counter.d)
-        pair.counter.reset()
+        found, setup_evals = setup_sampler(pair, sampler, cfg.seed, trial, cfg.batch_size, job.real_data)
     log.info("trial %d: setup found %s (%d G, %d D evaluations)", trial, found, *setup_evals)
     with timer("eval"):
         evaluation.start_trial(trial, trial_generator(cfg.seed, trial, "eval"))
-    gen = trial_generator(cfg.seed, trial, "sample")
-    for start in range(0, cfg.n_samples, cfg.batch_size):
+    batches = sample_batches(pair, sampler, cfg.n_samples, cfg.batch_size, cfg.seed, trial)
+    while True:
         with timer("sample"):
-            batch = sampler.sample(pair, min(cfg.batch_size, cfg.n_samples - start), gen)
+            batch = next(batches, None)
+        if batch is None:
+            break
         with timer("eval"):
             evaluation.add(batch)
     sample_evals = (pair.counter.g, pair.counter.d)
@@ -236,7 +255,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
         job = setup(cfg)
     except DotcliError as exc:  # a missing file: name everything missing, with how to get it
         raise explain_missing(cfg, exc) from exc
-    trials = [run_trial(cfg, job, trial, timer) for trial in progress(range(cfg.trials), "trials")]
+    trials = [run_trial(cfg, job, trial, timer) for trial in progress(range(cfg.trials), "trials", outer=True)]
     title = f"{cfg.dataset.name} / {cfg.model.name} / {job.sampler.name}"
     figures = job.evaluation.save_figures(out_dir, title)
     record = make_record(cfg, job, trials, timer, figures, resolved)
