@@ -90,6 +90,7 @@ def _job_label(hydra_cfg: Any) -> str:
 
 def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
     from dotcli.preflight import clear_skip, skip_if_unavailable
+    from dotcli.records import RecordConflict
     from dotcli.runner import run, validate  # imported here: `dot-run --help` and config errors stay fast
 
     try:
@@ -101,6 +102,11 @@ def _run_locked(cfg: DictConfig, out_dir: Path, multirun: bool) -> None:
             return
         path = run(cfg, out_dir)
         clear_skip(out_dir)
+    except RecordConflict as exc:  # another config's finished record: write nothing into its directory
+        print(f"dot-run: error: {exc}", file=sys.stderr, flush=True)
+        if multirun:
+            raise
+        sys.exit(2)
     except DotcliError as exc:
         _fail(exc, cfg, out_dir, multirun)
     for warning in record_warnings(path):

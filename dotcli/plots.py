@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from dotcli.safe_write import save_figure
+
 
 def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor, title: str,
                path: Path, lim: float = 2.0) -> None:
@@ -20,7 +22,7 @@ def toy_figure(real: torch.Tensor, before: torch.Tensor | None, after: torch.Ten
     Always three panels of the same size (the results' composite crops the last one); without a
     G-to-output pairing (rejection sampling) the middle panel says so.
     """
-    toy_figure_object(real, before, after, title, lim).savefig(path, dpi=110)
+    save_figure(toy_figure_object(real, before, after, title, lim), path, dpi=110)
 
 
 def toy_figure_object(real: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor, title: str,
@@ -102,7 +104,7 @@ def curves_figure(curves: list[Curve], metrics: dict[str, str], xlabel: str, tit
     legend_rows = math.ceil(len(labels) / ncol) if handles else 0
     fig.set_figheight(4.0 + 0.16 * legend_rows)
     fig.tight_layout(rect=(0, min(0.6, 0.16 * legend_rows / fig.get_figheight() + 0.02), 1, 1))
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def last_panel(image: np.ndarray) -> np.ndarray:
@@ -136,4 +138,4 @@ def figure_grid(images: dict[tuple[str, str], Path], rows: list[str], cols: list
                 ax.text(-0.02, 0.5, r, transform=ax.transAxes, rotation=90, ha="right", va="center", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)

@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dotcli import DotcliError
-from dotcli.records import FAILURE_NAME, config_hash, finished_record, write_json_atomic
+from dotcli.records import FAILURE_NAME, claim_run_dir, config_hash, write_json_atomic
 
 SKIP_NAME = "skipped.json"
 
@@ -207,7 +207,7 @@ def skip_if_unavailable(cfg: DictConfig, out_dir: Path) -> tuple[Path, str] | No
         return None
     resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = config_hash(resolved)
-    if finished_record(out_dir, chash) is not None:
+    if claim_run_dir(out_dir, chash) is not None:
         return None
     missing = missing_inputs(cfg)
     if not missing:

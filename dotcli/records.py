@@ -12,13 +12,14 @@ import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from dotcli import DotcliError
+from dotcli.safe_write import current_umask, write_atomic, write_text_atomic  # noqa: F401  (re-exported)
 
 RECORD_NAME = "result.json"
 FAILURE_NAME = "failed.json"
@@ -120,6 +121,111 @@ def read_record(path: str | Path) -> dict[str, Any]:
         return check_schema(json.load(f), path)
 
 
+class RecordConflict(DotcliError):
+    """The run directory holds the finished record of another config: a run never overwrites it."""
+
+
+#: what every finished record has, with its JSON type (the fields of :class:`Record` without a default)
+FINISHED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "dataset": str, "model": str, "method": str, "method_info": dict, "params": dict, "metrics": dict,
+    "metrics_by_step": dict, "cost": dict, "evaluation": dict, "seed": int, "trials": int, "n_samples": int,
+    "device": str, "device_name": str, "versions": dict, "created": str, "figures": list, "config": dict,
+    "config_hash": str}
+#: what the tables read from a record without a default (the other fields, where present, are type-checked too)
+TABLE_FIELDS: dict[str, type | tuple[type, ...]] = {k: FINISHED_FIELDS[k] for k in ("dataset", "model", "method",
+                                                                                    "metrics", "config")}
+#: what every ``failed.json`` / ``skipped.json`` note has
+NOTE_FIELDS: dict[str, type | tuple[type, ...]] = {"dataset": str, "model": str, "method": str, "config": dict}
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+    return " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
+def record_problem(data: Any, fields: dict[str, type | tuple[type, ...]] = FINISHED_FIELDS,
+                   check_hash: bool = False) -> tuple[str, str] | None:
+    """Why ``data`` (a loaded ``result.json``) is not a finished record: ``(slug, sentence)``, or ``None``.
+
+    A finished record is a JSON object with every field of :class:`Record` of its type and a readable
+    ``schema_version``, and a ``config_hash`` (required with ``check_hash``, when deciding whether a run is
+    done; else checked where present) that is the hash of its own ``config``, so a file that copies the right
+    hash without the run behind it, or whose config was edited after the run, is not one.
+    """
+    if not isinstance(data, dict):
+        return "not-an-object", f"is not a JSON object (a {type(data).__name__})"
+    missing = [k for k in fields if k not in data]
+    if missing:
+        return "incomplete", f"lacks {', '.join(missing)}"
+    types = {**({"config_hash": str} if fields is NOTE_FIELDS else FINISHED_FIELDS), **fields}
+    wrong = [k for k, kind in types.items()
+             if k in data and (not isinstance(data[k], kind) or isinstance(data[k], bool))]
+    if wrong:
+        return "malformed", "; ".join(f"{k} is not {_type_name(types[k])}" for k in wrong)
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= SCHEMA_VERSION:
+        return "unknown-version", f"has schema_version {version!r} (this dotcli reads 0..{SCHEMA_VERSION})"
+    if fields is not NOTE_FIELDS and not all(isinstance(f, str) for f in data.get("figures") or []):
+        return "malformed", "figures is not a list of file names"
+    if (check_hash or "config_hash" in data) and config_hash(data["config"]) != data["config_hash"]:
+        return "hash-mismatch", f"config_hash {data['config_hash']!r} is not the hash of its own config"
+    return None
+
+
+def load_json(path: str | Path) -> tuple[Any, tuple[str, str] | None]:
+    """``(data, None)``, or ``(None, (slug, sentence))`` when ``path`` cannot be read as JSON."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f), None
+    except OSError as exc:
+        return None, ("unreadable", f"cannot be read ({exc.strerror or type(exc).__name__})")
+    except (ValueError, RecursionError):
+        return None, ("not-json", "is not JSON")
+
+
+def set_aside(path: Path, slug: str) -> Path:
+    """Rename ``path`` to ``<name>.<slug>[.N]`` beside it (never over an earlier one); the new path."""
+    target = path.with_name(f"{path.name}.{slug}")
+    n = 1
+    while os.path.lexists(target):
+        target = path.with_name(f"{path.name}.{slug}.{n}")
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+def finished_record(out_dir: Path, chash: str) -> Path | None:
+    """The run directory's record if it is a finished record (:func:`record_problem`) of the same config."""
+    path = Path(out_dir) / RECORD_NAME
+    data, problem = load_json(path)
+    if problem or record_problem(data, check_hash=True):
+        return None
+    return path if data["config_hash"] == chash else None
+
+
+def claim_run_dir(out_dir: Path, chash: str) -> Path | None:
+    """Before a run writes into ``out_dir``: its finished record of this config (the run is done), else ``None``.
+
+    A ``result.json`` that is not a finished record is set aside as ``result.json.<reason>`` with a warning
+    (the run recomputes it). A finished record of another config is never overwritten:
+    :class:`RecordConflict`, naming both configs.
+    """
+    path = Path(out_dir) / RECORD_NAME
+    if not os.path.lexists(path):
+        return None
+    data, problem = (None, ("not-a-file", "is not a regular file")) if not path.is_file() or path.is_symlink() \
+        else load_json(path)
+    problem = problem or record_problem(data, check_hash=True)
+    if problem is not None:
+        moved = set_aside(path, problem[0])
+        print(f"dot-run: warning: {path} {problem[1]}: not a finished record; set aside as {moved.name}, "
+              "and the run recomputes it", file=sys.stderr, flush=True)
+        return None
+    if data["config_hash"] != chash:
+        raise RecordConflict(f"{path} is the finished record of another config ({data['config_hash']}, "
+                             f"{data['dataset']}/{data['model']}/{data['method']}); this run ({chash}) would replace "
+                             "it: choose another directory (hydra.run.dir=... or hydra.sweep.dir=...)")
+    return path
 def config_hash(config: dict[str, Any]) -> str:
     """A short hash of the parts of a resolved config that determine the numbers."""
     semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC_KEYS}
@@ -143,58 +249,29 @@ def job_config_hash(root: Any) -> str:
     return config_hash(semantic)
 
 
-def current_umask() -> int:
-    """The process's umask, read without changing it (``/proc/self/status``; else set and restore)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write through ``write(file)`` into a temporary file next to ``path``, fsync, rename over ``path``.
-
-    Readers see the old file or the new one, never a half-written one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: give it the mode open() would
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def write_json_atomic(path: str | Path, data: dict[str, Any] | Record) -> Path:
     """Write ``data`` (a dict or a :class:`Record`) as indented JSON, atomically."""
     if isinstance(data, Record):
         data = data.to_json()
-    text = json.dumps(_jsonable(data), indent=2) + "\n"
-    return write_atomic(path, lambda f: f.write(text.encode()))
+    return write_text_atomic(path, json.dumps(_jsonable(data), indent=2) + "\n")
 
 
-def finished_record(out_dir: Path, chash: str) -> Path | None:
-    """The run directory's record if it exists and was made from the same config."""
-    path = out_dir / RECORD_NAME
-    try:
-        with open(path) as f:
-            return path if json.load(f).get("config_hash") == chash else None
-    except (OSError, ValueError):
-        return None
+def record_file(record_path: str | Path, name: Any) -> Path:
+    """The file ``name`` (from a record's ``figures``, say) inside the record's own directory.
+
+    A record is a file from anyone: a name that is not a plain relative path (absolute, ``..``, empty) or that
+    resolves, through links, outside the record's directory is refused in one line naming the record.
+    """
+    base = Path(record_path).parent
+    bad = not isinstance(name, str) or not name or "\x00" in name or Path(name).is_absolute() \
+        or ".." in Path(name).parts
+    if not bad:
+        target = base / name
+        real_base = os.path.realpath(base)
+        bad = os.path.commonpath([real_base, os.path.realpath(target)]) != real_base
+    if bad:
+        raise DotcliError(f"{record_path}: the file {name!r} it names is not inside its directory {base}; refused")
+    return target
 
 
 def find_records(paths: Iterable[str | Path], name: str = RECORD_NAME) -> list[Path]:
@@ -208,15 +285,25 @@ def find_records(paths: Iterable[str | Path], name: str = RECORD_NAME) -> list[P
     return found
 
 
-def load_records(paths: Iterable[str | Path], name: str = RECORD_NAME) -> list[dict[str, Any]]:
-    """Load every record (or, with ``name=FAILURE_NAME``, failure note) under ``paths``.
+def load_records(paths: Iterable[str | Path], name: str = RECORD_NAME, warn: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Load every record (or, with ``name=FAILURE_NAME`` / ``SKIP_NAME``, note) under ``paths``.
 
-    Each gets its location in ``_path``. A record of a newer ``schema_version`` than this dotcli reads is an
-    error (:func:`check_schema`).
+    Each gets its location in ``_path``. A file that is not what it claims (:func:`record_problem`) is an error
+    naming it; with ``warn`` (a program name) it is one warning line ``<warn>: warning: <file> ...; left out``
+    and the others are loaded.
     """
+    fields = TABLE_FIELDS if name == RECORD_NAME else NOTE_FIELDS
     records = []
     for path in find_records(list(paths), name):
-        rec = read_record(path)
+        rec, problem = load_json(path)
+        problem = problem or record_problem(rec, fields)
+        if problem is not None:
+            if warn is None:
+                raise DotcliError(f"{path} {problem[1]}; expected a {name} written by dot-run")
+            print(f"{warn}: warning: {path} {problem[1]}; left out (expected a {name} written by dot-run)",
+                  file=sys.stderr, flush=True)
+            continue
         rec["_path"] = str(path)
         records.append(rec)
     return records

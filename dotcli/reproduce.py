@@ -19,7 +19,6 @@ numbers; a cell whose record is there is adopted rather than recomputed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -35,9 +34,20 @@ from typing import Any
 from dotcli import DotcliError
 from dotcli.console import console_command
 from dotcli.preflight import SKIP_NAME
-from dotcli.records import FAILURE_NAME, RECORD_NAME, job_config_hash
+from dotcli.records import (
+    FAILURE_NAME,
+    FINISHED_FIELDS,
+    NOTE_FIELDS,
+    RECORD_NAME,
+    job_config_hash,
+    load_json,
+    record_file,
+    record_problem,
+)
+from dotcli.safe_write import make_dir, write_error
 
 RECORDS_DIR = "records"  # <out>/records/<experiment>/<cell>/: the records the tables were built from
+COMMITTED_OUT = Path("results")  # the committed tables: written only for the grids as committed, or on request
 
 
 def discover_experiments() -> dict[str, str]:
@@ -79,11 +89,21 @@ class Cell:
 
 
 def _hash_of(path: Path) -> str | None:
-    try:
-        with open(path) as f:
-            return json.load(f).get("config_hash")
-    except (OSError, ValueError):
+    """The ``config_hash`` of a regular file that is what its name claims (a finished record, a skip or
+    failure note: :func:`~dotcli.records.record_problem`), else ``None``: a stub or a link is no cell's file."""
+    if path.is_symlink() or not path.is_file():
         return None
+    data, problem = load_json(path)
+    full = path.name == RECORD_NAME
+    if problem or record_problem(data, FINISHED_FIELDS if full else NOTE_FIELDS, check_hash=full):
+        return None
+    return data.get("config_hash")
+
+
+def _note_text(path: Path, key: str) -> str:
+    data, _ = load_json(path)
+    value = data.get(key, "") if isinstance(data, dict) else ""
+    return value if isinstance(value, str) else str(value)
 
 
 def _split(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -135,26 +155,48 @@ def _state(cell: Cell) -> tuple[str, str]:
     if RECORD_NAME in files:
         return "done", ""
     if SKIP_NAME in files:
-        return "skipped", json.loads(files[SKIP_NAME].read_text()).get("reason", "")
+        return "skipped", _note_text(files[SKIP_NAME], "reason")
     if FAILURE_NAME in files:
-        return "failed", json.loads(files[FAILURE_NAME].read_text()).get("error", "")
+        return "failed", _note_text(files[FAILURE_NAME], "error")
+    record = cell.dir / RECORD_NAME if cell.dir is not None else None
+    if record is not None and os.path.lexists(record):  # there, but no finished record of anything
+        data, problem = load_json(record)
+        problem = problem or record_problem(data, check_hash=True)
+        if problem is not None:
+            return "todo", f"{record} {problem[1]}: not a finished record (dot-run sets it aside and recomputes it)"
     return "todo", ""
+
+
+def adoptable(cells: list[Cell], roots: Sequence[Path]) -> list[tuple[Cell, Path]]:
+    """``(cell, record)`` for every cell still to run whose very config has a finished record under ``roots``."""
+    todo = {c.config_hash: c for c in cells if c.status == "todo" and c.dir is not None and not c.dir.exists()}
+    found = []
+    for root in roots:
+        for path in sorted(Path(root).rglob(RECORD_NAME)) if todo and Path(root).is_dir() else []:
+            cell = todo.pop(_hash_of(path) or "", None)
+            if cell is not None:
+                found.append((cell, path))
+    return found
+
+
+def _regular_files_only(directory: str, names: list[str]) -> list[str]:
+    """``shutil.copytree``'s ignore: links and special files are not copied (their targets are not the record's)."""
+    return [n for n in names if os.path.islink(os.path.join(directory, n))
+            or not (os.path.isfile(os.path.join(directory, n)) or os.path.isdir(os.path.join(directory, n)))]
 
 
 def adopt_finished(cells: list[Cell], root: Path) -> list[Cell]:
     """Copy a finished record of a cell's very config found elsewhere under ``root`` into the cell's directory.
 
     Cells run by an older directory scheme (e.g. ``<dataset>_<model>_<method>`` without the hash) are kept
-    instead of recomputed. Copied, not moved: another process may still be writing there.
+    instead of recomputed. Copied, not moved: another process may still be writing there. Only regular files
+    are copied (no link, so nothing outside the record's directory travels with it).
     """
-    todo = {c.config_hash: c for c in cells if c.status == "todo" and c.dir is not None and not c.dir.exists()}
     adopted = []
-    for path in sorted(Path(root).rglob(RECORD_NAME)) if todo else []:
-        cell = todo.pop(_hash_of(path) or "", None)
-        if cell is not None:
-            shutil.copytree(path.parent, cell.dir)
-            cell.status = "done"
-            adopted.append(cell)
+    for cell, path in adoptable(cells, [root]):
+        shutil.copytree(path.parent, cell.dir, symlinks=True, ignore=_regular_files_only)
+        cell.status = "done"
+        adopted.append(cell)
     return adopted
 
 
@@ -230,32 +272,85 @@ def keep_records(name: str, cells: list[Cell], out: Path) -> Path:
     (``dot-table results/records --out results`` rebuilds them) and a fresh clone adopts them instead of
     recomputing (:func:`adopt_finished`).
     """
-    dest = out / RECORDS_DIR / name
-    tmp = dest.with_name(f".{name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    records = out / RECORDS_DIR
+    if records.is_symlink() or (records.exists() and not records.is_dir()):
+        raise DotcliError(f"{records} is a link or not a directory; dot-reproduce writes the records only into a "
+                          f"directory of {out}'s own (remove it, or choose another --out)")
+    make_dir(records)
+    dest = records / name
+    tmp, old = dest.with_name(f".{name}.tmp"), dest.with_name(f".{name}.old")
+    for stale in (tmp, old):
+        _remove(stale)
     for cell in cells:
         for path in cell.files():
             target = tmp / path.parent.name
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / path.name)
-            figures = (json.loads(path.read_text()).get("figures") or []) if path.name == RECORD_NAME else []
+            make_dir(target)  # fresh: a directory of ours, under ours
+            _copy_into(path, target / path.name)
+            figures = (load_json(path)[0].get("figures") or []) if path.name == RECORD_NAME else []
             for fig in figures:
-                if (path.parent / fig).is_file():
-                    shutil.copy2(path.parent / fig, target / fig)
-    tmp.mkdir(parents=True, exist_ok=True)
-    old = dest.with_name(f".{name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        dest.rename(old)
+                try:  # a name from the record: inside its own directory, or refused
+                    source = record_file(path, fig)
+                except DotcliError as exc:
+                    print(f"dot-reproduce: warning: {exc}", file=sys.stderr, flush=True)
+                    continue
+                if source.is_file():
+                    make_dir((target / fig).parent)
+                    _copy_into(source, target / fig)
+    make_dir(tmp)
+    if os.path.lexists(dest):
+        dest.rename(old)  # a link at dest is renamed itself (and removed below), never followed
     tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)
     return dest
+
+
+def _remove(path: Path) -> None:
+    """Remove ``path``: a link or file itself, a directory with what is in it (never what links in it point to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    """Copy one regular file into a fresh directory of ours (``target`` does not exist yet: nothing to follow)."""
+    try:
+        shutil.copy2(source, target)
+    except OSError as exc:
+        raise write_error(target, exc) from exc
 
 
 def summary(name: str, cells: list[Cell]) -> str:
     counts = Counter(c.status for c in cells)
-    parts = [f"{counts[s]} {s}" for s in ("done", "skipped", "failed", "todo") if counts[s]]
+    parts = [f"{counts[s]} {s}" for s in ("done", "adopted", "skipped", "failed", "todo") if counts[s]]
     return f"{name}: {len(cells)} cells: {', '.join(parts) or 'none'}"
+
+
+def adoption_roots(name: str, runs: Path, out: Path) -> list[Path]:
+    """Where finished records of a grid's cells may already be: older run directories, the kept records of
+    ``out`` and of the committed ``results/`` (read only: adopting copies into the run directory)."""
+    roots = [runs / name, out / RECORDS_DIR / name, COMMITTED_OUT / RECORDS_DIR / name]
+    return list(dict.fromkeys(roots))
+
+
+def choose_out(names: list[str], overrides: Sequence[str], launcher: Sequence[str], runs: Path) -> Path:
+    """``--out`` when not given: the committed ``results/`` when the overrides leave every cell of every chosen
+    grid as committed (same config hashes: a launcher, a device, paths change no number), else
+    ``<runs>/results``, said in one line. The committed tables are never replaced by a smaller or other try."""
+    if overrides:
+        for name in names:
+            try:
+                same = {c.config_hash for c in plan(EXPERIMENTS[name], [*overrides, *launcher], runs / name)} == \
+                    {c.config_hash for c in plan(EXPERIMENTS[name], list(launcher), runs / name)}
+            except Exception:  # a config that does not compose: not the committed grid
+                same = False
+            if not same:
+                out = runs / "results"
+                print(f"dot-reproduce: the overrides ({' '.join(overrides)}) change the committed grid {name}: "
+                      f"tables go to {out}, not {COMMITTED_OUT} (--out {COMMITTED_OUT} to replace the committed ones)",
+                      flush=True)
+                return out
+    return COMMITTED_OUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated experiments (default: all: {','.join(EXPERIMENTS)})")
     ap.add_argument("--runs", type=Path, default=Path("runs/reproduce"),
                     help="where the cells run: <runs>/<experiment>/<cell> (default: runs/reproduce)")
-    ap.add_argument("--out", type=Path, default=Path("results"), help="tables and figures (default: results)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="tables and figures (default: results for the grids as committed; with overrides that change "
+                         "any cell's config, RUNS/results; --out results replaces the committed tables all the same)")
     ap.add_argument("--launcher", default=None,
                     help="a hydra/launcher option: joblib (local processes), submitit_local, slurm")
     ap.add_argument("--plan", action="store_true", help="list every cell, its directory and state; run nothing")
@@ -281,14 +378,17 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         ap.error(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
-    overrides = [*args.overrides, *([f"hydra/launcher={args.launcher}"] if args.launcher else [])]
+    launcher = [f"hydra/launcher={args.launcher}"] if args.launcher else []
+    overrides = [*args.overrides, *launcher]
+    if args.out is None:
+        args.out = choose_out(names, args.overrides, launcher, args.runs)
 
     status = 0
     if not (args.plan or args.tables_only):
         for name in names:
             try:
                 grid = plan(EXPERIMENTS[name], overrides, args.runs / name)
-                for root in (args.runs / name, args.out / RECORDS_DIR / name):  # older directories, committed records
+                for root in adoption_roots(name, args.runs, args.out):  # older directories, committed records
                     for cell in adopt_finished(grid, root):
                         print(f"dot-reproduce: kept the finished record of {cell.dir.name} from {root}")
             except Exception:  # planning fails where the config does not compose: dot-run says why below
@@ -303,7 +403,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dot-reproduce: {name}: cannot list the cells ({exc})", file=sys.stderr)
             status = 1
             continue
+        if args.plan:  # what a run would copy instead of computing
+            for cell, path in adoptable(grid, adoption_roots(name, args.runs, args.out)):
+                cell.status, cell.note = "adopted", f"finished record there: {path}"
         print(summary(name, grid), flush=True)
+        for c in grid if not args.plan else []:
+            if c.status == "todo" and "not a finished record" in c.note:
+                print(f"dot-reproduce: warning: {c.note}", file=sys.stderr, flush=True)
         if args.plan:
             for c in grid:
                 print(f"  {c.status:8s} {c.dir}  {' '.join(c.overrides)}" + (f"  # {c.note}" if c.note else ""))
@@ -317,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         kept = [keep_records(name, grid, args.out) for name, grid in cells.items()]
-        for path in tabulate(kept, args.out):
+        for path in tabulate(kept, args.out, prog="dot-reproduce"):
             print(path)
     except DotcliError as exc:
         print(f"dot-reproduce: error: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from dotcli import DotcliError
+from dotcli.safe_write import open_regular
 
 LOCK_NAME = ".dotcli.lock"
 _held: dict[str, int] = {}  # run directory (absolute) -> descriptor of its locked lock file
@@ -53,7 +54,7 @@ def lock_run_dir(out_dir: str | os.PathLike, config_hash: str | None) -> None:
     if key in _held:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    fd = open_regular(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)  # never a link's target, never a FIFO
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -38,11 +38,12 @@ from dotcli.records import (
     SCHEMA_VERSION,
     Cost,
     Record,
+    claim_run_dir,
     config_hash,
-    finished_record,
     write_failure,  # noqa: F401  (dotcli.runner.write_failure: where callers found it before)
     write_json_atomic,
 )
+from dotcli.safe_write import check_writable_dir
 from dotcli.samplers.base import SampleBatch, Sampler, SetupContext
 from dotcli.validation import check_run
 
@@ -77,14 +78,8 @@ def validate(cfg: DictConfig) -> None:
 
 
 def check_writable(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write_probe"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise DotcliError(f"output directory {out_dir} is not writable ({exc.strerror}); "
-                          "choose another with hydra.run.dir=...") from exc
+    """One line naming ``out_dir`` when no file can be made in it (probed without following any link)."""
+    check_writable_dir(out_dir, "hydra.run.dir=...")
 
 
 def summarize(values: list[float]) -> tuple[float, float]:
@@ -279,7 +274,7 @@ def run(cfg: DictConfig, out_dir: Path) -> Path:
     log.info("run: dataset=%s model=%s method=%s seed=%s trials=%s n_samples=%s batch_size=%s (config %s)",
              cfg.dataset.name, cfg.model.name, cfg.method.name, cfg.seed, cfg.trials, cfg.n_samples,
              cfg.batch_size, config_hash(resolved))
-    done = finished_record(out_dir, config_hash(resolved))
+    done = claim_run_dir(out_dir, config_hash(resolved))  # a malformed record is set aside, another config's refused
     if done is not None:  # a finished run is never recomputed (resumable sweeps)
         log.info("finished record of this config already there: %s", done)
         return done

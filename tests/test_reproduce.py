@@ -14,9 +14,11 @@ import torch
 from hydra import compose, initialize_config_module
 
 import dotcli.resolvers  # noqa: F401  (registers the resolvers the configs use)
+from dotcli import DotcliError
 from dotcli.preflight import SKIP_NAME, missing_inputs, skip_if_unavailable
 from dotcli.records import config_hash, write_json_atomic
 from dotcli.reproduce import EXPERIMENTS, main, plan
+from tests.finished import finished_record_json
 from tests.inprocess import grid_child_in_process
 
 # tiny toy cells: 2 trials of 50 samples, 5 DOT updates (every method reads its steps from dataset.refine)
@@ -207,8 +209,12 @@ def test_preflight_names_every_missing_input(tmp_path):
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    write_json_atomic(tmp_path / "done" / "result.json", {"config_hash": config_hash(resolved)})
+    write_json_atomic(tmp_path / "done" / "result.json", finished_record_json(resolved))
     assert skip_if_unavailable(cfg, tmp_path / "done") is None
+    # a stub that only copies the config hash is no finished record: set aside, and the cell is skipped
+    write_json_atomic(tmp_path / "stub" / "result.json", {"config_hash": config_hash(resolved)})
+    assert skip_if_unavailable(cfg, tmp_path / "stub") is not None
+    assert (tmp_path / "stub" / "result.json.incomplete").is_file() and not (tmp_path / "stub" / "result.json").exists()
     assert skip_if_unavailable(composed(base[:-2]), tmp_path / "off") is None  # preflight off: the run decides
 
 
@@ -234,3 +240,111 @@ def test_image_records_through_the_runner_make_the_wide_table_and_step_figure(tm
     assert "reference: cifar10 train+test (24 images)" in md and "features: tiny-test" in md
     assert "quantisation: uint8 = clamp(round((x + 1) * 127.5)" in md and "**Warning**: 16 samples per trial" in md
     assert "| paper, model not named [1] | 7.85 / 21.53 | 8.50 / 19.71 |" in md
+
+
+# ---------------------------------------------------------------- the committed results are never replaced by accident
+def finish_cells(cells):
+    """Write a finished record of each cell's very config into its directory (what dot-run would leave)."""
+    from omegaconf import OmegaConf
+
+    for c in cells:
+        resolved = OmegaConf.to_container(composed(c.overrides), resolve=True)
+        assert config_hash(resolved) == c.config_hash
+        write_json_atomic(c.dir / "result.json", finished_record_json(resolved))
+
+
+def tree(path: Path) -> dict:
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("override", ["seed=5", "n_samples=100"])
+def test_overrides_that_change_the_grid_write_tables_elsewhere_and_say_where(tmp_path, monkeypatch, capsys, override):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "README.md").write_text("the committed tables\n")
+    committed = tree(tmp_path / "results")
+    finish_cells(plan("toy_table", [override], "runs/toy"))
+    assert main(["--tables-only", "--only", "toy", "--runs", "runs", override]) == 0
+    out = capsys.readouterr().out
+    assert f"the overrides ({override}) change the committed grid toy: tables go to runs/results" in out
+    assert tree(tmp_path / "results") == committed  # untouched
+    assert (tmp_path / "runs" / "results" / "toy.md").is_file() and (tmp_path / "runs" / "results" / "records").is_dir()
+    # asked for by name, results/ is written all the same
+    assert main(["--tables-only", "--only", "toy", "--runs", "runs", "--out", "results", override]) == 0
+    assert (tmp_path / "results" / "toy.md").is_file()
+
+
+def test_overrides_that_change_no_number_keep_the_committed_out(tmp_path):
+    from dotcli.reproduce import COMMITTED_OUT, choose_out
+
+    names = ["fashion_mnist"]
+    assert choose_out(names, [], [], tmp_path) == COMMITTED_OUT
+    same_numbers = ["device=cpu", "paths.allow_download=false", "batch_size=7"]
+    assert choose_out(names, same_numbers, [], tmp_path) == COMMITTED_OUT
+    assert choose_out(names, ["seed=1"], [], tmp_path) == tmp_path / "results"
+    assert choose_out(names, ["no_such_key=1"], [], tmp_path) == tmp_path / "results"  # not the committed grid
+
+
+def test_plan_marks_the_cells_it_would_adopt_and_never_a_stub(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cells = plan("fashion_mnist", [], "runs/fashion_mnist")
+    kept = tmp_path / "results" / "records" / "fashion_mnist"
+    finish_cells([dataclass_replace(cells[0], dir=kept / "old_name_a")])
+    stub = kept / "old_name_b" / "result.json"
+    write_json_atomic(stub, {"config_hash": cells[1].config_hash})  # the right hash, nothing behind it
+    assert main(["--plan", "--only", "fashion_mnist", "--runs", "runs"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ")}
+    assert lines[str(cells[0].dir)].split()[0] == "adopted"
+    assert "finished record there: results/records/fashion_mnist/old_name_a/result.json" in out
+    assert lines[str(cells[1].dir)].split()[0] == "todo"
+    assert f"{len(cells)} cells: 1 adopted, {len(cells) - 1} todo" in out
+
+
+def dataclass_replace(cell, **changes):
+    import dataclasses
+
+    return dataclasses.replace(cell, **changes)
+
+
+def test_adopting_and_keeping_records_copy_no_link_and_write_nothing_outside(tmp_path, capsys):
+    from dotcli.reproduce import adopt_finished, keep_records
+
+    cells = plan("fashion_mnist", [], tmp_path / "runs")
+    root = tmp_path / "committed"
+    finish_cells([dataclass_replace(cells[0], dir=root / "a")])
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret\n")
+    (root / "a" / "samples.png").symlink_to(secret)
+    assert [c.dir for c in adopt_finished(cells, root)] == [cells[0].dir]
+    assert not (cells[0].dir / "samples.png").exists() and (cells[0].dir / "result.json").is_file()
+
+    rec = json.loads((cells[0].dir / "result.json").read_text())  # a record naming files outside its directory
+    rec["figures"] = ["../../../escaped.png", "/etc/hostname", "sub/../../x.png"]
+    (cells[0].dir / "result.json").write_text(json.dumps(rec))
+    (tmp_path / "runs" / "escaped.png").write_text("png")
+    out = tmp_path / "out"
+    dest = keep_records("fashion_mnist", cells, out)
+    assert sorted(p.name for p in dest.iterdir()) == [cells[0].dir.name]
+    assert not (tmp_path / "escaped.png").exists() and not (out / "escaped.png").exists()
+    assert sorted(tree(out)) == [Path("records/fashion_mnist") / cells[0].dir.name / "result.json"]
+    assert capsys.readouterr().err.count("not inside its directory") == 3
+
+    elsewhere = tmp_path / "elsewhere"  # <out>/records a link to someone else's directory: refused
+    elsewhere.mkdir()
+    shutil.rmtree(out / "records")
+    (out / "records").symlink_to(elsewhere)
+    with pytest.raises(DotcliError, match="is a link or not a directory"):
+        keep_records("fashion_mnist", cells, out)
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", ["[1]", "{", json.dumps({"config_hash": 1})])
+def test_a_malformed_note_in_a_cell_is_no_cells_file(tmp_path, content):
+    cells = plan("fashion_mnist", [], tmp_path)
+    (cells[0].dir).mkdir(parents=True)
+    for name in ("skipped.json", "failed.json", "result.json"):
+        (cells[0].dir / name).write_text(content)
+    again = plan("fashion_mnist", [], tmp_path)
+    assert again[0].status == "todo" and again[0].files() == []
+    assert again[0].note.startswith(f"{cells[0].dir / 'result.json'} ") and "not a finished record" in again[0].note

@@ -53,7 +53,7 @@ from dotcli.metrics.reference_stats import (
     reference_statistics,
 )
 from dotcli.progress import counter
-from dotcli.records import write_atomic
+from dotcli.safe_write import save_figure, write_atomic
 from dotcli.samplers.base import SampleBatch
 
 QUANTISATION = "uint8 = clamp(round((x + 1) * 127.5), 0, 255), round half to even (torch.round)"
@@ -358,4 +358,4 @@ def sample_grid(before: torch.Tensor | None, after: torch.Tensor, title: str, pa
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi=dpi)

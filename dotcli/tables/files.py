@@ -13,7 +13,8 @@ import pandas as pd
 from dotcli import DotcliError, __version__
 from dotcli.paper.tables import title
 from dotcli.preflight import SKIP_NAME
-from dotcli.records import FAILURE_NAME, load_records, write_atomic
+from dotcli.records import FAILURE_NAME, load_records
+from dotcli.safe_write import check_writable_dir, write_text_atomic
 from dotcli.tables.figures import write_figures
 from dotcli.tables.render import family_markdown, protocol_line, wide_csv
 from dotcli.tables.rows import build_rows, csv_frame, family_of
@@ -22,7 +23,7 @@ INDEX_JSON = "index.json"
 
 
 def _write_text(path: Path, text: str) -> None:
-    write_atomic(path, lambda f: f.write(text.encode()))
+    write_text_atomic(path, text)
 
 
 def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[dict[str, Any]] = (),
@@ -36,7 +37,7 @@ def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[di
     families = sorted({family_of(x) for x in [*records, *failures, *skips]}, key=lambda f: (f != "toy", f))
     if not families:
         raise DotcliError("no result.json, failed.json or skipped.json to tabulate")
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "--out")
     written, entries = [], []
     for family in families:
         # rows built from this family's records alone: its tables have the same columns and order whatever
@@ -66,11 +67,26 @@ def write_tables(records: list[dict[str, Any]], out: Path, failures: Sequence[di
 def _merge_index(out: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
         old = json.loads((out / INDEX_JSON).read_text()).get("tables", [])
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # none yet, or not an index: it is rewritten from these tables
         old = []
-    merged = {e["family"]: e for e in old if isinstance(e, dict) and (out / e.get("files", {}).get("md", "")).is_file()}
+    merged = {e["family"]: e for e in (old if isinstance(old, list) else []) if _index_entry_ok(e, out)}
     merged.update({e["family"]: e for e in entries})
     return sorted(merged.values(), key=lambda e: (e["family"] != "toy", e["family"]))
+
+
+def _index_entry_ok(entry: Any, out: Path) -> bool:
+    """An earlier index entry is kept only when it is well formed and its table (a plain name in ``out``) is there."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("family"), str):
+        return False
+    files, cells = entry.get("files"), entry.get("cells")
+    if not isinstance(files, dict) or not isinstance(cells, dict) or not isinstance(entry.get("figures", []), list):
+        return False
+    names = [*files.values(), *entry.get("figures", [])]
+    if not all(isinstance(n, str) and n and Path(n).name == n for n in names) or "md" not in files:
+        return False
+    return all(isinstance(cells.get(k), int) for k in ("ok", "skipped", "failed")) \
+        and isinstance(entry.get("title"), str) and isinstance(entry.get("protocol"), str) \
+        and (out / files["md"]).is_file()
 
 
 def _is_results_dir(sources: Sequence[str | Path], out: Path | None) -> bool:
@@ -113,11 +129,16 @@ def index_markdown(index: list[dict[str, Any]], sources: Sequence[str | Path] = 
     return "\n".join(lines) + "\n"
 
 
-def tabulate(paths: Sequence[str | Path], out: Path) -> list[Path]:
-    """Load every record, failure and skip note under ``paths`` and write the tables into ``out``."""
-    records = load_records(paths)
-    failures = load_records(paths, FAILURE_NAME)
-    skips = load_records(paths, SKIP_NAME)
+def tabulate(paths: Sequence[str | Path], out: Path, prog: str = "dot-table") -> list[Path]:
+    """Load every record, failure and skip note under ``paths`` and write the tables into ``out``.
+
+    ``out`` is checked first (one line when no file can be made there). A file that is not what it claims is
+    one warning line ``<prog>: warning: <file> ...`` and is left out; the others are tabulated.
+    """
+    check_writable_dir(out, "--out")
+    records = load_records(paths, warn=prog)
+    failures = load_records(paths, FAILURE_NAME, warn=prog)
+    skips = load_records(paths, SKIP_NAME, warn=prog)
     if not records and not failures and not skips:
         raise DotcliError(f"no result.json (or failed.json / skipped.json) found under {', '.join(map(str, paths))}")
     return write_tables(records, out, failures, skips, sources=list(paths))

@@ -59,13 +59,22 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
 
     Column = the method's label (from its MethodInfo), plus the method parameters that differ between its
     cells in this table (an eps sweep gives one column per eps). Row = model (``dataset / model`` in the toy
-    family), plus the feature extractor and the sample count where rows differ in them. Cells that still
-    collide get the variant hash.
+    family), plus the feature extractor and the sample count where rows differ in them. Finished cells that
+    still collide get the variant hash.
+
+    Skipped and failed cells never add a column (``_wide`` False: they are left out of the wide tables, their
+    notes say why): they take the column of the finished cells of their method with the same parameters, or,
+    when their method has no finished cell in the table, its plain label; one such cell per table position.
     """
     df = df.copy()
+    ok_rows = df.status == "ok"
     cols = []
     for _, r in df.iterrows():
-        block = df[df.method == r.method]
+        block = df[(df.method == r.method) & ok_rows] if r.status == "ok" else df[df.method == r.method]
+        if r.status != "ok" and (block.status == "ok").any():
+            block = block[block.status == "ok"]
+        elif r.status != "ok":  # no finished cell of this method: one column, its plain label
+            block = block.iloc[:0]
         keys = [k for k in r["_params"] if k in block and block[k].astype(str).nunique() > 1]
         cols.append(r["_label"] + (f" ({params_label({k: r[k] for k in keys})})" if keys else ""))
     df["col"] = cols
@@ -74,12 +83,29 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
     for key, text in (("_features", str), ("n_samples", lambda n: f"n={value_text(n)}")):
         if key not in df:
             continue
-        differs = df.groupby("row")[key].transform(lambda s: s.dropna().astype(str).nunique() > 1)
+        # rows with a finished cell are told apart by their finished cells alone: a skipped try beside them
+        # (another sample count, say) adds no row of its own
+        basis = df[key].where(ok_rows | ~df["row"].isin(df.loc[ok_rows, "row"]))
+        differs = basis.groupby(df["row"]).transform(lambda s: s.dropna().astype(str).nunique() > 1)
         for i, (flag, v) in enumerate(zip(differs, df[key], strict=True)):
             if flag and present(v):
                 suffixes[i].append(text(v))
     df["row"] = [f"{row} ({', '.join(s)})" if s else row for row, s in zip(df["row"], suffixes, strict=True)]
-    dup = df.duplicated(["row", "col"], keep=False)
+    ok_cols = set(zip(df.loc[ok_rows, "method"], df.loc[ok_rows, "col"], strict=True))
+    ok_methods = set(df.loc[ok_rows, "method"])
+    ok_places = set(zip(df.loc[ok_rows, "row"], df.loc[ok_rows, "col"], strict=True))
+    taken: set[tuple[str, str]] = set()
+    wide = []
+    for _, r in df.iterrows():
+        if r.status == "ok":
+            wide.append(True)
+            continue
+        place = (r.row, r.col)
+        fits = (r.method, r.col) in ok_cols if r.method in ok_methods else True
+        wide.append(fits and place not in ok_places and place not in taken)
+        taken.add(place)
+    df["_wide"] = wide
+    dup = ok_rows & df[ok_rows].duplicated(["row", "col"], keep=False).reindex(df.index, fill_value=False)
     df.loc[dup, "col"] = df.loc[dup].apply(lambda r: f"{r.col} [{r.variant[:6]}]", axis=1)
     return df
 
@@ -138,6 +164,8 @@ def wide_table(df: pd.DataFrame, metrics: list[str], refs: dict[str, int], alway
     Returns ``None`` when no finished row has these metrics, unless ``always`` (then the panel shows the
     skipped / failed cells and the published rows).
     """
+    if "_wide" in df:  # a skipped or failed cell that would add a column or hide a number is in the notes only
+        df = df[df["_wide"]]
     ok = df[df.status == "ok"]
     have = [m for m in metrics if m in ok and ok[m].notna().any()]
     if not have and not always:

@@ -8,6 +8,7 @@ empty (``status`` ``failed`` / ``skipped``). Columns starting with ``_`` are for
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dotcli import DotcliError
 from dotcli.metrics.info import metric_infos
 from dotcli.paper.published import published_for
 from dotcli.paper.tables import MODEL_ORDER
-from dotcli.records import config_hash
+from dotcli.records import config_hash, record_file
 from dotcli.tables.methods import RUN_COST, column_label, info_for_record, params_of
 
 # kept for the layout and figures, left out of the CSV (with every column starting with "_")
@@ -152,8 +154,18 @@ def _record_row(recs: list[dict[str, Any]], vkey: str) -> dict[str, Any]:
     row["by_step"] = _by_step(recs)
     row["config"] = first.get("config", {})
     figures = first.get("figures") or []
-    row["figure"] = str(Path(first["_path"]).parent / figures[0]) if figures and "_path" in first else None
+    row["figure"] = _figure(first, figures[0]) if figures and "_path" in first else None
     return row
+
+
+def _figure(record: dict[str, Any], name: Any) -> str | None:
+    """The record's figure inside its own directory; anything else is left out with one warning line."""
+    try:
+        return str(record_file(record["_path"], name))
+    except DotcliError as exc:
+        prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("dot-") else "dot-table"
+        print(f"{prog}: warning: {exc}", file=sys.stderr, flush=True)
+        return None
 
 
 def _note_row(note: dict[str, Any], status: str) -> dict[str, Any]:
