@@ -73,6 +73,8 @@ def _compose(overrides: Iterable[str], with_hydra: bool) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from dotcli.hydra_errors import hydra_error_line
+
     overrides = [str(o) for o in overrides]
     multirun = [o for o in overrides if o in ("-m", "--multirun") or "," in o.partition("=")[2]
                 and not o.partition("=")[2].startswith(("[", "{", "'", '"'))]
@@ -82,8 +84,10 @@ def _compose(overrides: Iterable[str], with_hydra: bool) -> DictConfig:
     try:
         with _hydra_for_dotcli():
             return hydra_compose("run", overrides=overrides, return_hydra_config=with_hydra)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise DotcliError(_one_line(str(exc))) from exc
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:  # the line dot-run prints for it
+        with _hydra_for_dotcli():
+            line = hydra_error_line(exc, overrides) if isinstance(exc, HydraException) else None
+        raise DotcliError(line or _one_line(str(exc))) from exc
 
 
 def compose(*overrides: str) -> DictConfig:
@@ -127,7 +131,7 @@ def _pair_from(cfg: DictConfig) -> ModelPair:
     try:
         return load_pair_of_config(cfg).to(pick_device(cfg.device))
     except DotcliError as exc:  # a missing file: every missing input with how to get it, as dot-run says
-        raise explain_missing(cfg, exc) from exc
+        raise explain_missing(cfg, exc, model_only=True) from exc
 
 
 def _default_dataset(pair: ModelPair) -> str:

@@ -32,14 +32,14 @@ def _user_overrides() -> list[str]:
     return [a for a in sys.argv[1:] if not a.startswith("-") and ("=" in a or a.startswith("~"))]
 
 
-def _compose_keys(parent: str, drop: str) -> list[str] | None:
-    """The keys of ``parent`` in the config composed from the command line without the override of ``drop``
-    (the one that failed); ``None`` when that does not compose either."""
+def _compose_keys(parent: str, drop: str, overrides: list[str] | None = None) -> list[str] | None:
+    """The keys of ``parent`` in the config composed from ``overrides`` (default: the command line's) without the
+    override of ``drop`` (the one that failed); ``None`` when that does not compose either."""
     try:
         from hydra import compose
         from omegaconf import OmegaConf
 
-        keep = [o for o in _user_overrides()
+        keep = [o for o in (_user_overrides() if overrides is None else overrides)
                 if o.lstrip("+~").split("=", 1)[0] != drop and not o.lstrip("+~").startswith("hydra")]
         cfg = compose(config_name="run", overrides=keep)
         node = OmegaConf.select(cfg, parent) if parent else cfg
@@ -49,10 +49,10 @@ def _compose_keys(parent: str, drop: str) -> list[str] | None:
         return None
 
 
-def unknown_key_line(key: str, value: str | None) -> str:
+def unknown_key_line(key: str, value: str | None, overrides: list[str] | None = None) -> str:
     """``method.epss=1``: the key does not exist; name the nearest key of its parent and all of them."""
     parent, _, leaf = key.rpartition(".")
-    keys = _compose_keys(parent, key)
+    keys = _compose_keys(parent, key, overrides)
     shown = f"{key}={value}" if value is not None else key
     if not keys:
         return f"{shown}: {key} is not a key of the config (a typo?)"
@@ -91,8 +91,9 @@ def _first_line(text: str) -> str:
     return "; ".join(lines[:4]) if lines else text
 
 
-def hydra_error_line(exc: BaseException) -> str | None:
-    """One line for an error of Hydra's own (composition, grammar, search path); ``None`` for anything else."""
+def hydra_error_line(exc: BaseException, overrides: list[str] | None = None) -> str | None:
+    """One line for an error of Hydra's own (composition, grammar, search path); ``None`` for anything else.
+    ``overrides``: what was composed (default: this process's command line; the Python API passes its own)."""
     from hydra.errors import (
         CompactHydraException,
         ConfigCompositionException,
@@ -110,8 +111,9 @@ def hydra_error_line(exc: BaseException) -> str | None:
         cause = str(exc.__cause__ or "")
         if found and ("not in struct" in cause or "not in struct" in text):
             key = found.group(1)
-            value = next((o.split("=", 1)[1] for o in _user_overrides() if o.split("=", 1)[0] == key), None)
-            return unknown_key_line(key, value)
+            given = _user_overrides() if overrides is None else overrides
+            value = next((o.split("=", 1)[1] for o in given if o.split("=", 1)[0] == key), None)
+            return unknown_key_line(key, value, overrides)
         found = re.search(r"An item is already at '([^']+)'", text)
         if found:
             return f"+{found.group(1)}=...: {found.group(1)} exists already; drop the + to change it"

@@ -186,12 +186,13 @@ def recipe(cfg: DictConfig, missing: list[Missing]) -> str:
     return "\n".join(lines)
 
 
-def explain_missing(cfg: DictConfig, error: DotcliError) -> DotcliError:
+def explain_missing(cfg: DictConfig, error: DotcliError, model_only: bool = False) -> DotcliError:
     """After ``error`` stopped a run's set-up: one error naming every missing input with its recipe
     (:func:`recipe`), or ``error`` itself when nothing is missing (it had another cause) or when one input
-    is missing whose one-line error already says how to get it."""
+    is missing whose one-line error already says how to get it. ``model_only``: only the model's own files
+    count (loading a pair needs no data or feature extractor, so their absence cannot be its cause)."""
     try:
-        missing = missing_inputs(cfg)
+        missing = checkpoints_missing(cfg, allow_download=False) if model_only else missing_inputs(cfg)
     except Exception:  # the checks themselves fail on this config: the original error says why
         return error
     if not missing or (len(missing) == 1 and not missing[0].help):

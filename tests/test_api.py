@@ -129,15 +129,15 @@ def test_given_labels_are_kept():
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda p: dotcli.refine(p, "nosuch"), r"^Could not find 'method/nosuch' \(available: ddls, dgflow, dot, "),
+    (lambda p: dotcli.refine(p, "nosuch"), r"^method=nosuch is not an option of method; the options are: ddls, dgflow, dot, "),
     (lambda p: dotcli.refine(p, "dot", epz=0.1), r"^method\.epz is not a parameter of DOTSampler; it takes: space, "),
     (lambda p: dotcli.refine(p, "dot", eps=-1.0), r"^method\.eps=-1\.0 is not valid; expected a step size >= 0$"),
     (lambda p: dotcli.refine(p, "dot", eps="abc"), r"^method\.eps='abc' is not a number$"),
     (lambda p: dotcli.refine(p, "drs", n=10), r"^method=drs needs held-out real samples here: pass real_data="),
     (lambda p: dotcli.refine(p, "dot", n=0), r"^n=0 is not valid"),
-    (lambda p: dotcli.load_pair("model=nosuch"), r"^Could not find 'model/nosuch' \(available: "),
-    (lambda p: dotcli.load_pair("model.nokey=1"), r"^Could not override 'model\.nokey'; To append to your config use "
-                                                  r"\+model\.nokey=1$"),
+    (lambda p: dotcli.load_pair("model=nosuch"), r"^model=nosuch is not an option of model; the options are: "),
+    (lambda p: dotcli.load_pair("model.nokey=1"), r"^model\.nokey=1: model\.nokey is not a key of the config "),
+    (lambda p: dotcli.load_pair("methd=dot"), r"did you mean method\? the top-level keys are: "),
     (lambda p: dotcli.evaluate(torch.zeros(10, 3), "dataset=gaussians25"), r"expects \(n, 2\)$"),
     (lambda p: dotcli.run("method=dot", "method.eps=0.1,0.2"), r"is not one run"),
 ])

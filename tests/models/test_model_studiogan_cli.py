@@ -133,3 +133,18 @@ def test_preflight_names_a_missing_run_directory(configs, tmp_path):
     assert "CIFAR10-BigGAN-DiffAug-LeCam (model.checkpoint_dir) does not exist" in missing[0].reason
     cfg = compose(config_name="run", overrides=["dataset=cifar10", *MODEL])
     assert checkpoints_missing(cfg, allow_download=False) == []
+
+
+def test_the_public_load_pair_gives_the_pair_dot_run_builds(configs):
+    import torch
+
+    import dotcli
+
+    pair = dotcli.load_pair("dataset=cifar10", "device=cpu", *MODEL)
+    same = load_pair(compose(config_name="run", overrides=["dataset=cifar10", *MODEL]))
+    assert (pair.n_classes, pair.z_dim, pair.d_output) == (10, 80, "critic")
+    z, y = torch.randn(4, 80, generator=torch.Generator().manual_seed(0)), torch.arange(4)
+    with torch.no_grad():
+        assert torch.equal(pair.discriminate(pair.generate(z, y), y), same.discriminate(same.generate(z, y), y))
+    with pytest.raises(dotcli.DotcliError, match="model.config=CIFAR10/NoSuchGAN is not a known StudioGAN config"):
+        dotcli.load_pair("dataset=cifar10", *MODEL, "model.config=CIFAR10/NoSuchGAN")
