@@ -129,7 +129,7 @@ def test_given_labels_are_kept():
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda p: dotcli.refine(p, "nosuch"), 
+    (lambda p: dotcli.refine(p, "nosuch"),
      r"^method=nosuch is not an option of method; the options are: ddls, dgflow, dot, "),
     (lambda p: dotcli.refine(p, "dot", epz=0.1), r"^method\.epz is not a parameter of DOTSampler; it takes: space, "),
     (lambda p: dotcli.refine(p, "dot", eps=-1.0), r"^method\.eps=-1\.0 is not valid; expected a step size >= 0$"),
