@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 # the modules that declare metrics, in display order
-MODULES = ("dotcli.metrics.toy", "dotcli.metrics.fidelity")
+MODULES = ("dotcli.metrics.toy", "dotcli.metrics.fidelity", "dotcli.metrics.prdc")
 
 
 @dataclass(frozen=True)
@@ -51,4 +51,14 @@ def metric_infos() -> dict[str, MetricInfo]:
     for name in MODULES:
         for info in importlib.import_module(name).METRICS:
             out[info.key] = info
+    return out
+
+
+@cache
+def metric_planes() -> list[tuple[str, str, str]]:
+    """``(x key, y key, figure name)`` of every two-metric plane a module declares in ``PLANES`` (a figure per
+    family: one point per cell, e.g. precision against recall)."""
+    out: list[tuple[str, str, str]] = []
+    for name in MODULES:
+        out += list(getattr(importlib.import_module(name), "PLANES", ()))
     return out

@@ -36,6 +36,8 @@ METRICS = (
                protocol="docs/metrics/quality-diversity.md"),
 )
 KEYS = tuple(m.key for m in METRICS)
+# the quality/diversity planes dot-table draws per family: <family>_<name>.png
+PLANES = (("precision", "recall", "precision_recall"), ("density", "coverage", "density_coverage"))
 
 K_PR, K_DC = 3, 5  # the papers' neighbourhood sizes
 BLOCK_BYTES = 128 * 2**20  # one distance block (rows x N float32); the comparisons add a few bool blocks of it
