@@ -155,10 +155,10 @@ def prdc(real_features: torch.Tensor | np.ndarray, fake_features: torch.Tensor |
     covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)    # real k_dc-balls holding a sample
     with exact_float32():
         for start, d in _sq_dist_blocks(fake, real, block_bytes):  # d[y, x]: one X-Y block
-            in_real_ball += int((d <= r_pr[None, :]).any(1).sum())
+            in_real_ball += int(torch.count_nonzero((d <= r_pr[None, :]).any(1)))
             inside_dc = d < r_dc[None, :]
-            real_ball_hits += int(inside_dc.sum())
+            real_ball_hits += int(torch.count_nonzero(inside_dc))  # count_nonzero: a bool .sum() is ~10x slower
             covered |= inside_dc.any(0)
             recalled |= (d <= fake_r_pr[start:start + len(d), None]).any(0)
-    return {"precision": in_real_ball / len(fake), "recall": int(recalled.sum()) / len(real),
-            "density": real_ball_hits / (k_dc * len(fake)), "coverage": int(covered.sum()) / len(real)}
+    return {"precision": in_real_ball / len(fake), "recall": int(torch.count_nonzero(recalled)) / len(real),
+            "density": real_ball_hits / (k_dc * len(fake)), "coverage": int(torch.count_nonzero(covered)) / len(real)}
