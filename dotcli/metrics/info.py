@@ -26,8 +26,8 @@ class MetricInfo:
         digits: decimals shown.
         description: one line saying what it measures (under its table).
         panel: metrics with the same panel share one wide table, joined with " / ".
-        kind: the dataset kind it belongs to (``toy`` or ``image``): a table with nothing finished yet
-            still shows the first panel of its kind.
+        kind: the dataset kind it belongs to (``toy``, ``image``, or ``any`` for metrics of both): a table with
+            nothing finished yet still shows the first panel of its kind.
         split_std: the key of a per-trial spread the metric comes with (IS over splits), shown instead of
             the spread over trials.
         protocol: the section of docs/protocol.md that defines it.

@@ -27,13 +27,13 @@ from dotcli.metrics.info import MetricInfo
 
 METRICS = (
     MetricInfo("precision", "precision", True, 3, "share of samples inside the real k-NN balls (k=3, Kynkäänniemi "
-               "et al. 2019)", "prdc", "any", protocol="docs/metrics/quality-diversity.md"),
+               "et al. 2019)", "prdc", "any", protocol="docs/protocol.md#quality-diversity"),
     MetricInfo("recall", "recall", True, 3, "share of real points inside the samples' k-NN balls (k=3)", "prdc",
-               "any", protocol="docs/metrics/quality-diversity.md"),
+               "any", protocol="docs/protocol.md#quality-diversity"),
     MetricInfo("density", "density", True, 3, "mean count of real k-NN balls holding a sample, over k (k=5, Naeem "
-               "et al. 2020)", "prdc", "any", protocol="docs/metrics/quality-diversity.md"),
+               "et al. 2020)", "prdc", "any", protocol="docs/protocol.md#quality-diversity"),
     MetricInfo("coverage", "coverage", True, 3, "share of real k-NN balls holding a sample (k=5)", "prdc", "any",
-               protocol="docs/metrics/quality-diversity.md"),
+               protocol="docs/protocol.md#quality-diversity"),
 )
 KEYS = tuple(m.key for m in METRICS)
 # the quality/diversity planes dot-table draws per family: <family>_<name>.png
