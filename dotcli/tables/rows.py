@@ -106,6 +106,12 @@ def protocol_facts(rec: dict[str, Any]) -> dict[str, str]:
     elif ev:
         extra = ", n/25 points per mode" if ev.get("balanced_modes") else ""
         out["reference"] = f"{ev.get('name', rec['dataset'])}: {ev.get('reference', '')}{extra}"
+    prdc = ev.get("prdc")
+    if isinstance(prdc, dict):  # docs/protocol.md#quality-diversity
+        sets = (f"{prdc.get('samples')} samples against {prdc.get('reference')} reference points "
+                f"({prdc.get('reference_subset')})" if isinstance(prdc.get("samples"), int) else
+                f"{prdc.get('space', '')}, {prdc.get('samples', '')} against {prdc.get('reference', '')}")
+        out["precision/recall"] = (f"k={prdc.get('k_pr')} (<=), density/coverage k={prdc.get('k_dc')} (<); {sets}")
     return out
 
 
