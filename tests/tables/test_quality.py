@@ -18,7 +18,9 @@ def cell(method: str, values: tuple[float, float, float, float], truncation: flo
     rec = record(dataset="fashion_mnist", model="dotcli_sndcgan", method=method, kind="image", n=10000,
                  params=params if params is not None else {},
                  metrics={"fid": [100.0], **{k: [v] for k, v in zip(PRDC, values, strict=True)}},
-                 evaluation={"feature_extractor": {"name": "fmnist-classifier"}, "dataset": {"name": "fashion_mnist"}})
+                 evaluation={"feature_extractor": {"name": "fmnist-classifier"}, "dataset": {"name": "fashion_mnist"},
+                             "prdc": {"k_pr": 3, "k_dc": 5, "samples": 10000, "reference": 10000,
+                                      "reference_subset": "fixed random subset (RandomState(2020))"}})
     rec["config"]["model"]["truncation"] = truncation
     return rec
 
@@ -33,6 +35,8 @@ def test_the_four_metrics_are_columns_of_every_table_and_truncations_get_their_o
     write_tables(RECORDS, tmp_path)
     md = (tmp_path / "fashion_mnist.md").read_text()
     assert "## precision ↑ / recall ↑ / density ↑ / coverage ↑" in md
+    assert ("precision/recall: k=3 (<=), density/coverage k=5 (<); 10000 samples against 10000 reference points "
+            "(fixed random subset (RandomState(2020)))") in md.splitlines()[2]
     assert "| model | none | none (truncation=0.5) | none (truncation=0.8) | DRS | DOT |" in md
     tex = (tmp_path / "fashion_mnist.tex").read_text()
     assert "precision" in tex and "coverage" in tex and "truncation=0.5" in tex
