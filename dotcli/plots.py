@@ -112,7 +112,7 @@ class Plane:
 
 
 def plane_figure(planes: list[Plane], xlabel: str, ylabel: str, title: str, path: Path) -> None:
-    """One panel per :class:`Plane` (a model), both axes on [0, 1] when the values fit (precision, recall...)."""
+    """One panel per :class:`Plane` (a model), framed on its points; the sweep line may run out of the frame."""
     fig = Figure(figsize=(5.6 * len(planes), 5.0))
     axes = fig.subplots(1, len(planes), squeeze=False)
     colours = matplotlib.colormaps["tab10"]
@@ -130,10 +130,11 @@ def plane_figure(planes: list[Plane], xlabel: str, ylabel: str, title: str, path
                 ax.annotate("", (x, y), plane.base, arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.0,
                                                                 "alpha": 0.7})
             ax.scatter([x], [y], color=colour, s=30, label=label, zorder=3)
-        values = [v for p in plane.points for v in p[1:]] + [v for p in plane.line for v in p[1:]]
-        if values and min(values) >= 0 and max(values) <= 1:
-            ax.set_xlim(0, 1.02)
-            ax.set_ylim(0, 1.02)
+        if plane.points:  # framed on the methods (a long sweep would squeeze them into a corner); the line is clipped
+            xs, ys = [p[1] for p in plane.points], [p[2] for p in plane.points]
+            for axis, values in ((ax.set_xlim, xs), (ax.set_ylim, ys)):
+                pad = max(0.3 * (max(values) - min(values)), 0.03)
+                axis(min(values) - pad, max(values) + pad)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(plane.title, fontsize=9)
