@@ -101,7 +101,9 @@ def load_pair(cfg: DictConfig) -> ModelPair:
         loader = get_method(name)
     except Exception as exc:
         raise DotcliError(f"model loader {name!r} is not an importable function") from exc
-    return loader(cfg.model, cfg.dataset.name, cfg.paths)
+    pair = loader(cfg.model, cfg.dataset.name, cfg.paths)
+    pair.set_truncation(cfg.model.get("truncation"))  # z-space truncation trick, any family (model.truncation)
+    return pair
 
 
 def device_name(device: torch.device) -> str:

@@ -107,6 +107,55 @@ def curves_figure(curves: list[Curve], metrics: dict[str, str], xlabel: str, tit
     save_figure(fig, path, dpi=110)
 
 
+@dataclass
+class Plane:
+    """One panel of a two-metric figure: a point per cell, an arrow from the baseline to each, a sweep as a line.
+
+    ``points``: (label, x, y); ``base``: the baseline cell's (x, y) or None; ``line``: (value, x, y) of a sweep,
+    drawn in order of value and annotated with it (``inf``: the untruncated end).
+    """
+
+    title: str
+    points: list[tuple[str, float, float]]
+    base: tuple[float, float] | None = None
+    line: list[tuple[float, float, float]] = field(default_factory=list)
+    line_label: str = ""
+
+
+def plane_figure(planes: list[Plane], xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """One panel per :class:`Plane` (a model), framed on its points; the sweep line may run out of the frame."""
+    fig = Figure(figsize=(5.6 * len(planes), 5.0))
+    axes = fig.subplots(1, len(planes), squeeze=False)
+    colours = matplotlib.colormaps["tab10"]
+    for ax, plane in zip(axes[0], planes, strict=True):
+        if plane.line:
+            pts = sorted(plane.line)
+            ax.plot([p[1] for p in pts], [p[2] for p in pts], "-", color="0.55", lw=1.2, marker=".", ms=5,
+                    label=plane.line_label, zorder=1)
+            for value, x, y in pts:
+                text = "untruncated" if math.isinf(value) else f"{value:g}"
+                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, -9), fontsize=6, color="0.35")
+        for i, (label, x, y) in enumerate(plane.points):
+            colour = colours(i % 10)
+            if plane.base is not None and (x, y) != plane.base:
+                ax.annotate("", (x, y), plane.base, arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.0,
+                                                                "alpha": 0.7})
+            ax.scatter([x], [y], color=colour, s=30, label=label, zorder=3)
+        if plane.points:  # framed on the methods (a long sweep would squeeze them into a corner); the line is clipped
+            xs, ys = [p[1] for p in plane.points], [p[2] for p in plane.points]
+            for axis, values in ((ax.set_xlim, xs), (ax.set_ylim, ys)):
+                pad = max(0.3 * (max(values) - min(values)), 0.03)
+                axis(min(values) - pad, max(values) + pad)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(plane.title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best", frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def last_panel(image: np.ndarray) -> np.ndarray:
     """The right-most panel of a :func:`toy_figure` PNG (its panels are 4.2 x 4.4 inches side by side)."""
     h, w = image.shape[:2]

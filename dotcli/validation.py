@@ -337,6 +337,36 @@ def check_sigma_source(cfg: DictConfig) -> None:
                               f"expected {' or '.join(SIGMA_SOURCES)}")
 
 
+# ---------------------------------------------------------------- metric and truncation keys
+
+
+def check_prdc(cfg: DictConfig) -> None:
+    """``metrics.prdc*``: a boolean switch, integer k >= 1, a cap of null or >= 2, and enough samples per trial
+    for a k-th neighbour (k < the set size)."""
+    metrics = _plain(cfg.get("metrics") or {})
+    if not metrics.get("evaluate", True) or "prdc" not in metrics:
+        return
+    if not isinstance(metrics["prdc"], bool):
+        raise DotcliError(f"metrics.prdc={metrics['prdc']!r} is not valid; expected true or false")
+    if not metrics["prdc"]:
+        return
+    ks = []
+    for key, default in (("prdc_k_pr", 3), ("prdc_k_dc", 5)):
+        k = metrics.get(key, default)
+        if not (_is_int(k) and k >= 1):
+            raise DotcliError(f"metrics.{key}={k!r} is not valid; expected an integer >= 1")
+        ks.append(k)
+    cap = metrics.get("prdc_samples")
+    if cap is not None and not (_is_int(cap) and cap >= 2):
+        raise DotcliError(f"metrics.prdc_samples={cap!r} is not valid; expected null (all samples) or an integer >= 2")
+    n = cfg.get("n_samples")
+    size = n if cap is None or not _is_int(n) else min(n, cap)
+    if _is_int(size) and size < max(ks) + 1:
+        raise DotcliError(f"precision/recall/density/coverage compare {size} samples per trial with as many reference "
+                          f"points, but metrics.prdc_k_pr={ks[0]} and metrics.prdc_k_dc={ks[1]} need at least "
+                          f"{max(ks) + 1}; raise n_samples (or metrics.prdc_samples) or set metrics.prdc=false")
+
+
 # ---------------------------------------------------------------- entry points
 
 
@@ -391,6 +421,7 @@ def check_config(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -
         raise DotcliError(f"the method config does not resolve: {exc}") from exc
     check_method(method)
     check_model(cfg)
+    check_prdc(cfg)
     warnings = unused_key_warnings(cfg, list(overrides))
     metrics = cfg.get("metrics") or {}
     toy = cfg.dataset.get("kind", "toy") == "toy"

@@ -123,8 +123,8 @@ def test_plan_of_the_paper_grids(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "imagenet: 6 cells: 6 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
     assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
-                                "fashion_mnist_inception", "fashion_mnist_samplers", "modern_imagenet",
-                                "modern_cifar10"}
+                                "fashion_mnist_inception", "fashion_mnist_samplers", "fashion_mnist_quality",
+                                "fashion_mnist_truncation", "modern_imagenet", "modern_cifar10"}
 
 
 def test_experiments_are_discovered_from_the_experiment_directory():
@@ -156,6 +156,15 @@ def test_fashion_mnist_grids():
                    "metrics=fmnist", "method=mh"])
     assert mh.n_samples == 2000 and mh.method.chain_length == 640
     assert mh.metrics.feature_extractor == "fmnist-classifier"
+    quality = plan("fashion_mnist_quality", [], "runs/fmq")
+    assert [c.overrides[3] for c in quality] == [f"method={m}" for m in ("none", "drs", "naive", "dot", "dgflow",
+                                                                          "dot_local", "ddls", "mh")]
+    truncation = plan("fashion_mnist_truncation", [], "runs/fmt")
+    assert [c.overrides[4] for c in truncation] == [f"model.truncation={p}" for p in
+                                                    ("0.2", "0.4", "0.6", "0.7", "0.8", "0.9")]
+    psi = composed(["experiment=fashion_mnist_truncation", "dataset=fashion_mnist", "model=dotcli_sndcgan",
+                    "metrics=fmnist", "method=none", "model.truncation=0.7"])
+    assert psi.n_samples == 10000 and psi.model.truncation == 0.7 and psi.metrics.prdc
 
 
 def test_image_cells_record_every_ten_steps_at_the_papers_step_counts():

@@ -97,6 +97,11 @@ def test_config_checks_import_no_torch(tmp_path):
     ("model=custom model.prior=gaussian", "model.prior='gaussian' is not valid; expected uniform or normal"),
     ("model=collections_sngan dataset=cifar10 model.sigma_source=svd",
      "model.sigma_source='svd' is not valid; expected stored or exact"),
+    ("metrics.prdc_k_pr=0", "metrics.prdc_k_pr=0 is not valid; expected an integer >= 1"),
+    ("metrics.prdc=maybe", "metrics.prdc='maybe' is not valid; expected true or false"),
+    ("metrics.prdc_samples=4", "precision/recall/density/coverage compare 4 samples per trial with as many reference "
+                               "points, but metrics.prdc_k_pr=3 and metrics.prdc_k_dc=5 need at least 6"),
+    ("model.truncation=1.5", "model.truncation=1.5 is not valid for a uniform prior; expected psi in (0, 1]"),
 ])
 def test_bad_config_is_one_line_exit_2(tmp_path, override, message):
     proc = dot_run(*TINY, *override.split(), cwd=tmp_path)

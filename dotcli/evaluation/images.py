@@ -11,11 +11,15 @@ the logits for IS (50k x 1008 float32, about 200 MB) and, only with ``metrics.ki
 (50k x 2048 float32, about 400 MB).
 
 ``finish_trial`` returns ``is_mean``, ``is_std`` (only when the extractor has logits: never a made-up
-number), ``fid`` and, with ``metrics.kid``, ``kid_mean`` and ``kid_std``, for ``x`` and per step; with
-``metrics.intra_fid`` (conditional pairs) also ``intra_fid`` for ``x``: the mean over classes of the FID of the
-samples generated with label c against the reference images of class c (per-class reference statistics
-cached, :func:`dotcli.metrics.reference_stats.class_reference_statistics`). The pool features kept for
-KID are the same ones intra-FID uses (one extraction per image, whatever the metrics).
+number), ``fid``, with ``metrics.kid`` ``kid_mean`` and ``kid_std``, and with ``metrics.prdc`` (default on)
+``precision``, ``recall``, ``density`` and ``coverage`` (:func:`dotcli.metrics.prdc`) on the same pool features
+as FID, for ``x`` and per step. Those four compare the first ``metrics.prdc_samples`` samples of a trial (null:
+all) with a fixed reference subset of the same size, whose k-NN radii are cached beside its FID statistics
+(:func:`dotcli.metrics.reference_stats.reference_radii`); they keep the pool features of every scored step,
+as KID does. With ``metrics.intra_fid`` (conditional pairs) also ``intra_fid`` for ``x``: the mean over classes
+of the FID of the samples generated with label c against the reference images of class c (per-class reference
+statistics cached, :func:`dotcli.metrics.reference_stats.class_reference_statistics`). The pool features kept
+for KID and precision/recall are the same ones intra-FID uses (one extraction per image, whatever the metrics).
 
 The feature space is ``metrics.feature_extractor`` (the Inception by default; ``dinov2-vit-l-14`` and
 ``clip-vit-b-32`` read ``metrics.feature_extractor_weights``, docs/metrics/feature-spaces.md); the record
@@ -46,10 +50,13 @@ from dotcli.evaluation.base import Evaluation
 from dotcli.metrics.extractors import INCEPTION, FeatureExtractor, Features, make_feature_extractor
 from dotcli.metrics.fidelity import FIDReference, MeanCov, fid_to_reference, inception_score, kid, prepare_fid_reference
 from dotcli.metrics.intra_fid import intra_fid
+from dotcli.metrics.prdc import check_sizes, prdc
 from dotcli.metrics.reference_stats import (
+    PRDC_SUBSET_SEED,
     ClassReferenceStats,
     ReferenceStats,
     class_reference_statistics,
+    reference_radii,
     reference_statistics,
 )
 from dotcli.progress import counter
@@ -98,7 +105,8 @@ class ImageEvaluation(Evaluation):
         dataset: an image dataset (:class:`dotcli.data.images.ImageData`); untouched when not evaluating.
         metrics: the ``metrics`` config: ``evaluate``, ``feature_extractor``, ``fid_backend``,
             ``inception_weights``, ``feature_extractor_weights``, ``is_splits``, ``kid``, ``kid_subsets``,
-            ``kid_subset_size``, ``intra_fid``, ``fid_eps``, ``feature_batch_size``.
+            ``kid_subset_size``, ``intra_fid``, ``fid_eps``, ``feature_batch_size``, ``prdc``, ``prdc_samples``,
+            ``prdc_k_pr``, ``prdc_k_dc``.
         device: where the feature extractor runs.
         cache_dir: root of the reference-statistics cache (``paths.cache``).
         save_samples: also write the quantised output samples as ``samples.npz`` (see module docstring).
@@ -124,6 +132,11 @@ class ImageEvaluation(Evaluation):
         self.cache_dir = cache_dir
         self.class_reference: ClassReferenceStats | None = None
         self._intra: list[dict[str, Any]] = []  # per trial: samples and FID per class
+        self.use_prdc = bool(m.get("prdc", True))
+        self.prdc_k = (m.get("prdc_k_pr", 3), m.get("prdc_k_dc", 5))
+        self.prdc_samples = m.get("prdc_samples")
+        self._prdc_reference: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._prdc_from_cache = False
         self.save_samples = bool(save_samples)
         self.expected_samples = expected_samples
         self.grid_size = int(grid_size)
@@ -133,13 +146,16 @@ class ImageEvaluation(Evaluation):
         self._fid_pending: Future[FIDReference] | None = None
         if self.feature_batch_size < 1:
             raise DotcliError(f"metrics.feature_batch_size={self.feature_batch_size} must be >= 1")
+        if self.evaluate and self.use_prdc:
+            self._check_prdc(expected_samples)
         if self.evaluate:
             # built now, before any sampling: a missing weights file or dataset fails the run at once
             self.extractor = make_feature_extractor(
                 str(m.get("feature_extractor", INCEPTION)), device=device, fid_backend=self.fid_backend,
                 weights=m.get("inception_weights"), allow_download=allow_download,
                 extractor_weights=m.get("feature_extractor_weights"))
-            self.reference = reference_statistics(dataset, self.extractor, cache_dir, need_features=self.use_kid,
+            self.reference = reference_statistics(dataset, self.extractor, cache_dir,
+                                                  need_features=self.use_kid or self.use_prdc,
                                                   batch_size=self.feature_batch_size)
             if host_idle_while_sampling(device):
                 # the reference's check and factorisation (2048-d) run on the idle host while the device samples;
@@ -179,6 +195,28 @@ class ImageEvaluation(Evaluation):
             self.class_reference = class_reference_statistics(self.dataset, self.extractor, self.cache_dir,
                                                               batch_size=self.feature_batch_size, dim=dim)
         return self.class_reference
+
+    def _check_prdc(self, expected_samples: int | None) -> None:
+        """The neighbourhood sizes and the sample cap, before any extractor, data or sampling."""
+        cap = self.prdc_samples
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 2):
+            raise DotcliError(f"metrics.prdc_samples={cap!r} is not valid; expected null (all samples) or an "
+                              f"integer >= 2")
+        for name, k in zip(("prdc_k_pr", "prdc_k_dc"), self.prdc_k, strict=True):
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise DotcliError(f"metrics.{name}={k!r} is not valid; expected an integer >= 1")
+        n = self._prdc_size(expected_samples)
+        if n is not None and n < max(self.prdc_k) + 1:
+            raise DotcliError(f"precision/recall/density/coverage compare {n} samples per trial with as many "
+                              f"reference points, but metrics.prdc_k_pr={self.prdc_k[0]} and metrics.prdc_k_dc="
+                              f"{self.prdc_k[1]} need at least {max(self.prdc_k) + 1}; raise n_samples "
+                              f"(or metrics.prdc_samples) or set metrics.prdc=false")
+
+    def _prdc_size(self, n_samples: int | None) -> int | None:
+        """Samples (and reference points) precision/recall/density/coverage use per trial."""
+        if n_samples is None:
+            return self.prdc_samples
+        return n_samples if self.prdc_samples is None else min(n_samples, self.prdc_samples)
 
     # ---------------------------------------------------------------- streaming
     def start_trial(self, trial: int, gen: torch.Generator) -> None:
@@ -221,7 +259,7 @@ class ImageEvaluation(Evaluation):
                 if intra and batch.y is None:
                     raise DotcliError("metrics.intra_fid=true but the sampler produced no labels y "
                                       "(unconditional model)")
-                self._scored.setdefault(key, _Scored()).add(feats, self.use_kid or intra,
+                self._scored.setdefault(key, _Scored()).add(feats, self.use_kid or self.use_prdc or intra,
                                                             labels=batch.y if intra else None)
         self._bar.update(len(u))
 
@@ -254,7 +292,21 @@ class ImageEvaluation(Evaluation):
             size = min(self.kid_subset_size, len(feats), len(self.reference.features))
             out["kid_mean"], out["kid_std"] = kid(feats, self.reference.features, subsets=self.kid_subsets,
                                                   subset_size=size)
+        if self.use_prdc:
+            out.update(self._prdc(s))
         return out
+
+    def _prdc(self, s: _Scored) -> dict[str, float]:
+        """Precision/recall/density/coverage of the trial's first ``prdc_samples`` pool features."""
+        assert self.reference is not None and self.reference.features is not None
+        fake = torch.cat(s.pool)
+        size = min(len(fake), self._prdc_size(len(fake)) or len(fake), self.reference.n)
+        check_sizes(size, size, *self.prdc_k)
+        if self._prdc_reference is None or len(self._prdc_reference[0]) != size:
+            feats, radii, self._prdc_from_cache = reference_radii(self.reference, size, self.prdc_k, fake.device)
+            self._prdc_reference = (feats, radii)
+        real, radii = self._prdc_reference
+        return prdc(real, fake[:size], *self.prdc_k, real_radii=radii)
 
     def finish_trial(self) -> dict[str, Any]:
         self._bar.close()
@@ -333,6 +385,13 @@ class ImageEvaluation(Evaluation):
                     "mean_over": "classes with >= 2 generated and >= 2 reference images",
                     "scored": "the output x (not the recorded steps)",
                     "trials": self._intra}
+            if self.use_prdc and self._prdc_reference is not None:
+                out["prdc"] = {"k_pr": self.prdc_k[0], "k_dc": self.prdc_k[1],
+                               "samples": len(self._prdc_reference[0]), "reference": len(self._prdc_reference[0]),
+                               "reference_subset": "all" if len(self._prdc_reference[0]) >= self.reference.n else
+                               f"fixed random subset (RandomState({PRDC_SUBSET_SEED}))",
+                               "samples_used": "the first of each trial", "radii_from_cache": self._prdc_from_cache,
+                               "rule": "precision/recall <= (Kynkaanniemi 2019), density/coverage < (Naeem 2020)"}
             if self._n_trial < PROTOCOL_SAMPLES:
                 out["note"] = (f"{self._n_trial} samples per trial: IS/FID at this size are biased (FID upward) and "
                                f"not comparable to numbers computed from {PROTOCOL_SAMPLES} samples")

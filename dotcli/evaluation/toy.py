@@ -1,4 +1,5 @@
-"""Toy evaluation: HQ, modes and EMD against fresh data, per trial and per recorded step."""
+"""Toy evaluation: HQ, modes, EMD and (``metrics.prdc``) precision/recall/density/coverage in data space, against
+fresh data, per trial and per recorded step."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from dotcli import DotcliError
 from dotcli.data.toy import ToyDataset
 from dotcli.evaluation.base import Evaluation
+from dotcli.metrics.prdc import prdc
 from dotcli.metrics.toy import emd_request_error, toy_metrics
 from dotcli.records import write_atomic
 from dotcli.samplers.base import SampleBatch
@@ -22,14 +24,19 @@ SAMPLES_NAME = "samples.npz"
 class ToyEvaluation(Evaluation):
     """Collects a trial's samples (small in 2-D) and scores them against ``n`` fresh data points.
 
-    ``metrics`` and ``device`` are part of every evaluation's constructor (the runner passes them); the toy
-    metrics have no options and run on the CPU, so both are unused here. ``save_samples``: also write every
-    trial's output points (float32, with their trial) as ``samples.npz`` beside the figure.
+    ``metrics``: only ``prdc`` (default true), ``prdc_k_pr`` and ``prdc_k_dc`` apply here (the same four metrics on
+    the 2-D points themselves, the whole trial against its fresh reference; ``prdc_samples`` is an image key).
+    ``device`` is part of every evaluation's constructor (the runner passes it); the toy metrics run on the CPU.
+    ``save_samples``: also write every trial's output points (float32, with their trial) as ``samples.npz``
+    beside the figure.
     """
 
     def __init__(self, dataset: ToyDataset, metrics: Mapping[str, Any] | None = None,
                  device: torch.device | str = "cpu", save_samples: bool = False) -> None:
+        m = dict(metrics or {})
         self.dataset = dataset
+        self.use_prdc = bool(m.get("prdc", True)) and bool(m.get("evaluate", True))
+        self.prdc_k = (int(m.get("prdc_k_pr", 3)), int(m.get("prdc_k_dc", 5)))
         self._first: dict[str, torch.Tensor] | None = None
         self.save_samples = bool(save_samples)
         self._saved: list[tuple[int, torch.Tensor]] = []
@@ -60,7 +67,13 @@ class ToyEvaluation(Evaluation):
         if self.save_samples:
             self._saved.append((self.trial, x))
         reference = self.dataset.sample(len(x), self.gen)
-        score = lambda s: toy_metrics(s, reference, self.dataset.modes, self.dataset.mode_std)  # noqa: E731
+
+        def score(s: torch.Tensor) -> dict[str, float]:
+            out = toy_metrics(s, reference, self.dataset.modes, self.dataset.mode_std)
+            if self.use_prdc:
+                out.update(prdc(reference.float(), s.float(), *self.prdc_k))
+            return out
+
         by_step = {step: score(torch.cat(xs)) for step, xs in sorted(self.steps.items())}
         if self._first is None:  # the figure shows the first trial
             self._first = {"real": reference, "after": x,
@@ -86,4 +99,8 @@ class ToyEvaluation(Evaluation):
         out = {"reference": "fresh data, one set per trial, as many points as samples", **self.dataset.describe()}
         if self._samples_file:
             out["samples_file"] = self._samples_file
+        if self.use_prdc:
+            out["prdc"] = {"k_pr": self.prdc_k[0], "k_dc": self.prdc_k[1], "space": "data (2-D points)",
+                           "samples": "all of each trial", "reference": "the trial's fresh data",
+                           "rule": "precision/recall <= (Kynkaanniemi 2019), density/coverage < (Naeem 2020)"}
         return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 # the modules that declare metrics, in display order
-MODULES = ("dotcli.metrics.toy", "dotcli.metrics.fidelity", "dotcli.metrics.intra_fid")
+MODULES = ("dotcli.metrics.toy", "dotcli.metrics.fidelity", "dotcli.metrics.intra_fid", "dotcli.metrics.prdc")
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,8 @@ class MetricInfo:
         digits: decimals shown.
         description: one line saying what it measures (under its table).
         panel: metrics with the same panel share one wide table, joined with " / ".
-        kind: the dataset kind it belongs to (``toy`` or ``image``): a table with nothing finished yet
-            still shows the first panel of its kind.
+        kind: the dataset kind it belongs to (``toy``, ``image``, or ``any`` for metrics of both): a table with
+            nothing finished yet still shows the first panel of its kind.
         split_std: the key of a per-trial spread the metric comes with (IS over splits), shown instead of
             the spread over trials.
         protocol: the section of docs/protocol.md that defines it.
@@ -51,4 +51,14 @@ def metric_infos() -> dict[str, MetricInfo]:
     for name in MODULES:
         for info in importlib.import_module(name).METRICS:
             out[info.key] = info
+    return out
+
+
+@cache
+def metric_planes() -> list[tuple[str, str, str]]:
+    """``(x key, y key, figure name)`` of every two-metric plane a module declares in ``PLANES`` (a figure per
+    family: one point per cell, e.g. precision against recall)."""
+    out: list[tuple[str, str, str]] = []
+    for name in MODULES:
+        out += list(getattr(importlib.import_module(name), "PLANES", ()))
     return out

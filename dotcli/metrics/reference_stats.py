@@ -6,9 +6,11 @@ of the weights file, layers). Unlike torch-fidelity's cache (whose names ignore 
 docs/protocol.md#image-metrics), a different weights file or dataset therefore never reuses statistics.
 
 Files, under ``<cache>/reference_stats/``: ``<dataset>-<key>.npz`` (``mu``, ``sigma`` float64, ``n``,
-``key``), ``<dataset>-<key>.features.npy`` (float32 pool features, only once KID asked for them) and
-``<dataset>-<key>.json`` (the key's contents, for people). Each is written to a temporary file in the
-same directory and renamed into place, so a crash never leaves a half-written file under the final name.
+``key``), ``<dataset>-<key>.features.npy`` (float32 pool features, only once KID or precision/recall asked for
+them), ``<dataset>-<key>.prdc-n<size>-k<k_pr>-<k_dc>.npz`` (the k-NN radii of a reference subset, see
+:func:`reference_radii`) and ``<dataset>-<key>.json`` (the key's contents, for people). Each is written to a
+temporary file in the same directory and renamed into place, so a crash never leaves a half-written file under the
+final name.
 """
 
 from __future__ import annotations
@@ -119,6 +121,50 @@ def reference_statistics(dataset: ReferenceData, extractor: FeatureExtractor, ca
     meta = {**identity, "key": key, "n": stats.n, "seconds": round(time.perf_counter() - t0, 1)}
     write_atomic(Path(f"{base}.json"), lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
     return stats
+
+
+PRDC_SUBSET_SEED = 2020  # the reference subset for precision/recall/density/coverage: one fixed draw per size
+
+
+def prdc_reference_subset(n_reference: int, size: int) -> np.ndarray:
+    """Sorted indices of the reference points precision/recall/density/coverage use: all of them when ``size``
+    covers the set, else ``size`` drawn without replacement by ``RandomState(PRDC_SUBSET_SEED)`` (the same subset
+    in every run, so its radii can be cached)."""
+    if size >= n_reference:
+        return np.arange(n_reference)
+    return np.sort(np.random.RandomState(PRDC_SUBSET_SEED).choice(n_reference, size, replace=False))
+
+
+def reference_radii(stats: ReferenceStats, size: int, ks: tuple[int, int],
+                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The reference subset's features and their squared k-NN radii ``(size, 2)`` for ``ks`` = (k_pr, k_dc).
+
+    Cached beside the FID statistics under the same key: ``<dataset>-<key>.prdc-n<size>-k<k_pr>-<k_dc>.npz``
+    (``indices``, ``radii``, ``key``). Returns (features, radii, whether the radii came from the cache).
+    """
+    from dotcli.metrics.prdc import knn_radii  # the distance code, only when precision/recall are asked for
+
+    if stats.features is None:
+        raise DotcliError("precision/recall need the reference features; they were not loaded")
+    idx = prdc_reference_subset(len(stats.features), size)
+    feats = torch.from_numpy(np.ascontiguousarray(stats.features[idx], dtype=np.float32)).to(device)
+    base = str(stats.path)[:-len(".npz")] if str(stats.path).endswith(".npz") else str(stats.path)
+    path = Path(f"{base}.prdc-n{len(idx)}-k{ks[0]}-{ks[1]}.npz")
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                if str(z["key"]) != stats.key or not np.array_equal(z["indices"], idx):
+                    raise ValueError("key or subset differs")
+                radii = z["radii"]
+            if radii.shape != (len(idx), 2) or radii.dtype != np.float32 or not np.isfinite(radii).all():
+                raise ValueError(f"radii have shape {radii.shape}, dtype {radii.dtype}")
+            return feats, torch.from_numpy(radii).to(device), True
+        except (OSError, ValueError, KeyError) as exc:
+            raise DotcliError(f"cached reference radii {path} are unreadable ({exc}); delete it and run again") from exc
+    radii_t = knn_radii(feats, ks)
+    radii = radii_t.cpu().numpy()
+    write_atomic(path, lambda f: np.savez(f, indices=idx, radii=radii, key=stats.key))
+    return feats, radii_t, False
 
 
 # ---------------------------------------------------------------- per-class statistics (intra-class FID)

@@ -41,6 +41,10 @@ class ModelPair:
         sample_range: the box generated samples live in, e.g. (-1, 1) for tanh images.
         notes: what the loader found and decided (attention block used, how SN sigma is computed...);
             written into every record as ``model_notes``.
+        truncation: the truncation trick in z-space (``model.truncation``; None = the plain prior). Uniform prior:
+            psi in (0, 1], latents shrunk towards 0, ``z = psi * u`` (the uniform analogue of StyleGAN's psi);
+            normal prior: a threshold t > 0, every coordinate with ``|z_i| > t`` redrawn until inside (BigGAN,
+            Brock et al. 2019, sec. 3.1).
     """
 
     G: nn.Module
@@ -53,6 +57,7 @@ class ModelPair:
     name: str = ""
     counter: EvalCounter = field(default_factory=EvalCounter)
     notes: dict[str, Any] = field(default_factory=dict)
+    truncation: float | None = None
 
     def __post_init__(self) -> None:
         if self.prior not in ("uniform", "normal"):
@@ -61,6 +66,8 @@ class ModelPair:
             raise DotcliError(f"d_output={self.d_output!r} is not valid; expected critic or logit")
         if not (isinstance(self.z_dim, int) and self.z_dim >= 1):
             raise DotcliError(f"z_dim={self.z_dim!r} is not valid; expected an integer >= 1")
+        if self.truncation is not None:
+            self.set_truncation(self.truncation)
         for net in (self.G, self.D):
             net.eval()
             net.requires_grad_(False)
@@ -74,12 +81,38 @@ class ModelPair:
         self.D.to(device)
         return self
 
+    def set_truncation(self, value: float | None) -> None:
+        """Turn the z-space truncation trick on (see ``truncation``) or off (None); a bad value is one DotcliError."""
+        from dotcli import DotcliError
+
+        if value is None:
+            self.truncation = None
+            self.notes.pop("truncation", None)
+            return
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        if self.prior == "uniform" and not (ok and value <= 1):
+            raise DotcliError(f"model.truncation={value!r} is not valid for a uniform prior; expected psi in (0, 1] "
+                              "(latents shrunk towards 0) or null")
+        if self.prior == "normal" and not ok:
+            raise DotcliError(f"model.truncation={value!r} is not valid for a normal prior; expected a threshold > 0 "
+                              "(truncated normal) or null")
+        self.truncation = float(value)
+        self.notes["truncation"] = (f"z = {self.truncation:g} * U[-1, 1]^d (psi)" if self.prior == "uniform" else
+                                    f"z ~ N(0, I) truncated to |z_i| <= {self.truncation:g}, redrawn (BigGAN)")
+
     def sample_z(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """Draw ``n`` latents from the prior with a CPU generator (same numbers on any device)."""
         if self.prior == "uniform":
             z = torch.rand(n, self.z_dim, generator=gen) * 2 - 1
+            if self.truncation is not None:
+                z = z * self.truncation  # shrink towards the prior's centre by psi
         else:
             z = torch.randn(n, self.z_dim, generator=gen)
+            if self.truncation is not None:  # BigGAN's truncated normal: redraw what falls outside [-t, t]
+                outside = z.abs() > self.truncation
+                while outside.any():
+                    z[outside] = torch.randn(int(outside.sum()), generator=gen)
+                    outside = z.abs() > self.truncation
         return z.to(self.device)
 
     def sample_y(self, n: int, gen: torch.Generator) -> torch.Tensor | None:

@@ -91,22 +91,6 @@ ARCH_KEYS = ("img_size", "n_classes", "z_dim", "g_shared_dim", "g_conv_dim", "d_
              "d_architecture", "mbstd_group_size")
 
 
-class TruncatedNormalPair(ModelPair):
-    """A pair whose prior is BigGAN's truncated normal: N(0, I) restricted to ``[-t, t]^d`` (StudioGAN
-    ``utils/sample.py::truncated_normal``, scipy ``truncnorm(-t, t)``); drawn by resampling the entries outside."""
-
-    truncation: float = 0.0
-
-    def sample_z(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        z = torch.randn(n, self.z_dim, generator=gen)
-        while True:  # rejection per entry: exactly the truncated normal; the expected redraws are few for t >= 0.5
-            outside = z.abs() > self.truncation
-            count = int(outside.sum())
-            if count == 0:
-                return z.to(self.device)
-            z[outside] = torch.randn(count, generator=gen)
-
-
 def known_configs() -> str:
     return ", ".join(CONFIGS)
 
@@ -261,9 +245,9 @@ def load_studiogan_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPair:
     pair = pair_class(G=G, D=D, z_dim=int(arch["z_dim"]), prior="normal",
                       n_classes=int(arch["n_classes"]) if arch["conditional"] else 0, d_output=d_output,
                       sample_range=(-1.0, 1.0), name=str(cfg_get(model_cfg, "name", "studiogan")), notes=notes)
-    if truncation is not None:
+    if truncation is not None:  # BigGAN's truncated normal: the pair's z-space truncation (ModelPair.sample_z)
         notes["prior"] = f"truncated normal on [-{truncation}, {truncation}] (model.truncation)"
-        pair.truncation = float(truncation)
+        pair.set_truncation(float(truncation))
     return pair
 
 
@@ -321,7 +305,7 @@ def _build_biggan(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[
     load_state_dict_checked(D, d_state, f"{d_src} (model.config={config})")
     notes = {"spectral_norm": ("sigma = u^T W v from the stored weight_u/weight_v (torch eval mode)"
                                if sigma_source == "stored" else "exact largest singular value (sigma_source=exact)")}
-    return G, D, notes, (ModelPair if truncation is None else TruncatedNormalPair)
+    return G, D, notes, ModelPair
 
 
 def _build_stylegan2(arch: dict[str, Any], model_cfg: Any, states: dict[str, tuple[dict, str]], sigma_source: str,

@@ -1,8 +1,12 @@
 """A family's figures from what the records hold (never a rerun): metrics against the update step
-(``metrics_by_step``), against eps or steps for a one-parameter sweep, and every cell's samples."""
+(``metrics_by_step``), against eps or steps for a one-parameter sweep, every cell's samples, and the two-metric
+planes the metrics declare (:func:`dotcli.metrics.info.metric_planes`: precision against recall, density against
+coverage): per model, one point per method, an arrow from the model's baseline (its first method: the bare
+generator) to each, and the truncation sweep (``model.truncation``) as a line through the baseline."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from dotcli.metrics.info import metric_infos
+from dotcli.metrics.info import metric_infos, metric_planes
 from dotcli.paper.tables import title
 from dotcli.records import config_hash
 from dotcli.tables.layout import add_labels, arrow_title, column_order, panels, present
@@ -55,6 +59,29 @@ def sweep_lines(ok: pd.DataFrame, param: str, metrics: list[str], label: Callabl
     return sorted(lines, key=lambda c: natural_key(c.label))  # legends in numeric order
 
 
+def planes(df: pd.DataFrame, x: str, y: str) -> list[Any]:
+    """The :class:`dotcli.plots.Plane` of every row (model) of the labelled ``df`` whose cells have ``x`` and ``y``."""
+    from dotcli.plots import Plane
+
+    ok = df[(df.status == "ok")]
+    if x not in ok or y not in ok:
+        return []
+    ok = ok[ok[x].notna() & ok[y].notna()]
+    out = []
+    for row in ok["row"].unique():
+        cells = ok[ok.row == row]
+        truncated = cells["truncation"].notna() if "truncation" in cells else pd.Series(False, index=cells.index)
+        plain = cells[~truncated]
+        base = plain.sort_values("_order", kind="stable").iloc[0] if len(plain) else None
+        line = [(float(r.truncation), float(r[x]), float(r[y])) for _, r in cells[truncated].iterrows()]
+        if line and base is not None:
+            line.append((math.inf, float(base[x]), float(base[y])))  # untruncated: psi = 1 / no threshold
+        out.append(Plane(row, [(r.col, float(r[x]), float(r[y])) for _, r in plain.iterrows()],
+                         None if base is None else (float(base[x]), float(base[y])), line,
+                         "truncation sweep (model.truncation)" if line else ""))
+    return out
+
+
 def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
     """Write the family's figures into ``out``; return their paths."""
     from dotcli import plots
@@ -80,6 +107,14 @@ def write_figures(df: pd.DataFrame, family: str, out: Path) -> list[Path]:
                                 log_x=param in ("eps", "eta"))
             written.append(path)
     labelled = add_labels(df)
+    infos = metric_infos()
+    for x, y, fig_name in metric_planes():
+        drawn = planes(labelled, x, y)
+        if drawn:
+            path = out / f"{family}_{fig_name}.png"
+            plots.plane_figure(drawn, arrow_title(infos[x]), arrow_title(infos[y]),
+                               f"{name}: {infos[x].title} against {infos[y].title}", path)
+            written.append(path)
     figs = {(r.row, r.col): Path(r.figure) for _, r in labelled.iterrows()
             if r.status == "ok" and isinstance(r.get("figure"), str) and Path(r.figure).is_file()}
     if figs:

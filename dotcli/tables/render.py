@@ -82,7 +82,7 @@ def protocol_line(df: pd.DataFrame) -> str:
 
     parts = [f"{values('protocol: samples per trial')} samples per trial",
              f"trials per cell {values('trials')} (seeds {values('seeds')})"]
-    for key in ("reference", "features", "resize", "intra-FID", "quantisation", "device"):
+    for key in ("reference", "features", "resize", "precision/recall", "intra-FID", "quantisation", "device"):
         if f"protocol: {key}" in ok and ok[f"protocol: {key}"].notna().any():
             parts.append(f"{key}: {values(f'protocol: {key}')}")
     parts.append(f"dotcli {values('dotcli')} (tables by {__version__})")

@@ -116,15 +116,34 @@ def protocol_facts(rec: dict[str, Any]) -> dict[str, str]:
     elif ev:
         extra = ", n/25 points per mode" if ev.get("balanced_modes") else ""
         out["reference"] = f"{ev.get('name', rec['dataset'])}: {ev.get('reference', '')}{extra}"
+    prdc = ev.get("prdc")
+    if isinstance(prdc, dict):  # docs/protocol.md#quality-diversity
+        sets = (f"{prdc.get('samples')} samples against {prdc.get('reference')} reference points "
+                f"({prdc.get('reference_subset')})" if isinstance(prdc.get("samples"), int) else
+                f"{prdc.get('space', '')}, {prdc.get('samples', '')} against {prdc.get('reference', '')}")
+        out["precision/recall"] = (f"k={prdc.get('k_pr')} (<=), density/coverage k={prdc.get('k_dc')} (<); {sets}")
     return out
 
 
+def truncation_of(config: dict[str, Any]) -> float | None:
+    """The cell's z-space truncation (``model.truncation``; None = the plain prior)."""
+    value = (config.get("model") or {}).get("truncation")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _method_columns(rec: dict[str, Any], method_cfg: dict[str, Any]) -> dict[str, Any]:
-    """The method's display (from its MethodInfo) and its parameter columns."""
+    """The method's display (from its MethodInfo) and its parameter columns; a truncated generator's column says
+    its truncation (one column per value of a truncation sweep)."""
     info = info_for_record(rec)
     params = params_of(info, method_cfg)
-    return {"params": params_label(params), **params, "_label": column_label(info), "_order": info.order,
-            "_ours": info.ours, "_params": info.params, "_cost": info.cost, "_source": info.source}
+    label = column_label(info)
+    truncation = truncation_of(rec.get("config") or {})
+    if truncation is not None:
+        label += f" (truncation={value_text(truncation)})"
+    shown = {**params, **({} if truncation is None else {"model.truncation": truncation})}
+    return {"params": params_label(shown), **params, **({} if truncation is None else {"truncation": truncation}),
+            "_label": label, "_order": info.order, "_ours": info.ours, "_params": info.params, "_cost": info.cost,
+            "_source": info.source}
 
 
 def _record_row(recs: list[dict[str, Any]], vkey: str) -> dict[str, Any]:
@@ -195,7 +214,9 @@ def _sort(df: pd.DataFrame) -> pd.DataFrame:
         return df
     model_rank = df["model"].map(lambda x: MODEL_ORDER.index(x) if x in MODEL_ORDER else len(MODEL_ORDER))
     df = df.assign(_g=model_rank)
-    return df.sort_values(["dataset", "_g", "model", "_order", "method", "params"], kind="stable").drop(columns="_g")
+    df = df.assign(_t=df["truncation"].fillna(float("inf")) if "truncation" in df else float("inf"))
+    return df.sort_values(["dataset", "_g", "model", "_order", "method", "params", "_t"],
+                          kind="stable").drop(columns=["_g", "_t"])
 
 
 def build_rows(records: list[dict[str, Any]], failures: Sequence[dict[str, Any]] = (),

@@ -36,7 +36,9 @@ def test_clip_space_fid_equals_torch_fidelitys_and_has_no_inception_score(tmp_pa
     ev = ImageEvaluation(ds, metrics, "cpu", cache_dir=tmp_path / "cache", allow_download=False)
     x = rand_images(90, 1)
     out = stream(ev, x)
-    assert set(out["metrics"]) == {"fid"}  # IS only from an Inception (or a classifier): never from an embedding
+    # FD and precision/recall/density/coverage in that space; IS only from an Inception (or a classifier), never
+    # from an embedding
+    assert set(out["metrics"]) == {"fid", "precision", "recall", "density", "coverage"}
     ref = torch.cat(list(ds.reference_batches(64)))
     theirs = torch_fidelity.calculate_metrics(
         input1=Uint8Set(to_uint8(x)), input2=Uint8Set(ref), feature_extractor=clip.FIDELITY_NAME,

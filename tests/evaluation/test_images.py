@@ -65,7 +65,7 @@ def test_streamed_metrics_equal_torch_fidelity_on_the_same_images(tmp_path):
         kid=True, isc_splits=3, kid_subsets=5, kid_subset_size=30, cuda=False, cache=False, verbose=False,
         save_cpu_ram=True, batch_size=32)
     m = out["metrics"]
-    assert set(m) == {"is_mean", "is_std", "fid", "kid_mean", "kid_std"}
+    assert set(m) == {"is_mean", "is_std", "fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage"}
     assert m["is_mean"] == pytest.approx(theirs["inception_score_mean"], rel=1e-6)
     assert m["is_std"] == pytest.approx(theirs["inception_score_std"], rel=1e-4)
     assert m["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-5)
@@ -97,7 +97,7 @@ def test_no_logits_means_no_inception_score(tmp_path):
     ev = ImageEvaluation(Cifar10(tmp_path / "data"), {"feature_extractor": TINY_NOLOGITS}, "cpu",
                          cache_dir=tmp_path / "cache")
     out = stream(ev, rand_images(20, 3))
-    assert set(out["metrics"]) == {"fid"}
+    assert set(out["metrics"]) == {"fid", "precision", "recall", "density", "coverage"}
     assert "unavailable" in ev.describe()["is"]
 
 
@@ -229,3 +229,79 @@ def test_reference_prepared_beside_sampling_gives_the_same_fid(tmp_path, monkeyp
     overlapped = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2}, "cpu", cache_dir=tmp_path / "c")
     assert overlapped._fid_pending is not None
     assert stream(overlapped, x, x_init, steps={0: x_init, 5: x}) == expected
+
+
+# ---------------------------------------------------------------- precision / recall / density / coverage
+
+
+def test_prdc_is_scored_on_the_fid_features_against_a_fixed_reference_subset(tmp_path):
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    from dotcli.metrics.extractors import make_feature_extractor
+    from dotcli.metrics.prdc import prdc
+    from dotcli.metrics.reference_stats import prdc_reference_subset
+
+    write_fake_cifar10(tmp_path / "data", per_file=20)  # 120 reference images
+    ds = Cifar10(tmp_path / "data")
+    ev = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2}, "cpu", cache_dir=tmp_path / "cache",
+                         expected_samples=90)
+    x, x_init = rand_images(90, 11), rand_images(90, 12)
+    out = stream(ev, x, steps={0: x_init, 3: x})
+    tiny = make_feature_extractor(TINY, device="cpu")
+    fake = tiny(to_uint8(x)).pool
+    real_all = tiny(torch.cat(list(ds.reference_batches(64)))).pool
+    idx = prdc_reference_subset(len(real_all), 90)
+    assert len(idx) == 90 and list(idx) == sorted(set(idx.tolist()))
+    want = prdc(real_all[idx], fake)
+    got = {k: out["metrics"][k] for k in want}
+    assert got == pytest.approx(want, abs=1e-12)
+    precision, recall = calculate_precision_recall_full(fake, real_all[idx], neighborhood=3)
+    assert (got["precision"], got["recall"]) == pytest.approx((precision, recall), abs=1e-7)
+    # per recorded step too: step 0 is the initial images, step 3 is x itself
+    assert out["by_step"][3]["precision"] == got["precision"]
+    assert out["by_step"][0]["recall"] == pytest.approx(prdc(real_all[idx], tiny(to_uint8(x_init)).pool)["recall"])
+    d = ev.describe()["prdc"]
+    assert d["samples"] == d["reference"] == 90 and d["k_pr"] == 3 and d["k_dc"] == 5
+    assert "RandomState(2020)" in d["reference_subset"] and d["radii_from_cache"] is False
+    # the radii are cached beside the FID statistics, under their key
+    cached = list((tmp_path / "cache" / "reference_stats").glob(f"*{ev.reference.key}.prdc-n90-k3-5.npz"))
+    assert len(cached) == 1
+    again = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2}, "cpu", cache_dir=tmp_path / "cache")
+    assert {k: stream(again, x)["metrics"][k] for k in want} == got
+    assert again.describe()["prdc"]["radii_from_cache"] is True
+    cached[0].write_bytes(b"garbage")
+    third = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2}, "cpu", cache_dir=tmp_path / "cache")
+    with pytest.raises(DotcliError, match="cached reference radii .* are unreadable"):
+        stream(third, x)
+
+
+def test_prdc_samples_caps_both_sets_and_prdc_false_turns_it_off(tmp_path):
+    from dotcli.metrics.extractors import make_feature_extractor
+    from dotcli.metrics.prdc import prdc
+    from dotcli.metrics.reference_stats import prdc_reference_subset
+
+    write_fake_cifar10(tmp_path / "data", per_file=20)
+    ds = Cifar10(tmp_path / "data")
+    x = rand_images(60, 13)
+    ev = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2, "prdc_samples": 40}, "cpu",
+                         cache_dir=tmp_path / "cache")
+    m = stream(ev, x, batch=25)["metrics"]
+    tiny = make_feature_extractor(TINY, device="cpu")
+    real = tiny(torch.cat(list(ds.reference_batches(64)))).pool[prdc_reference_subset(120, 40)]
+    assert m["density"] == pytest.approx(prdc(real, tiny(to_uint8(x[:40])).pool)["density"], abs=1e-12)
+    assert ev.describe()["prdc"]["samples"] == 40
+    off = ImageEvaluation(ds, {"feature_extractor": TINY, "is_splits": 2, "prdc": False}, "cpu",
+                          cache_dir=tmp_path / "cache")
+    assert set(stream(off, x)["metrics"]) == {"is_mean", "is_std", "fid"} and "prdc" not in off.describe()
+
+
+@pytest.mark.parametrize(("metrics", "message"), [
+    ({"prdc_k_pr": 0}, "metrics.prdc_k_pr=0 is not valid"),
+    ({"prdc_k_dc": "five"}, "metrics.prdc_k_dc='five' is not valid"),
+    ({"prdc_samples": 1}, "metrics.prdc_samples=1 is not valid"),
+    ({"prdc_samples": 4}, "compare 4 samples per trial with as many reference points"),
+])
+def test_bad_prdc_settings_fail_before_any_extractor_or_data(tmp_path, metrics, message):
+    with pytest.raises(DotcliError, match=message):  # a missing dataset and extractor are never reached
+        ImageEvaluation(Cifar10(tmp_path / "nodata"), {"feature_extractor": "nosuch", **metrics}, "cpu",
+                        cache_dir=tmp_path / "c", expected_samples=100)

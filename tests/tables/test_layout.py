@@ -26,8 +26,9 @@ def test_rows_name_the_feature_space_and_the_sample_count_where_they_differ():
 
 
 def test_panels_follow_the_metrics_declarations():
-    assert panels("toy") == [["hq"], ["modes"], ["emd"], ["is_mean", "fid"], ["kid_mean"], ["intra_fid"]]
-    assert panels("image")[:2] == [["is_mean", "fid"], ["kid_mean"]]
+    prdc = ["precision", "recall", "density", "coverage"]
+    assert panels("toy") == [["hq"], ["modes"], ["emd"], ["is_mean", "fid"], ["kid_mean"], ["intra_fid"], prdc]
+    assert panels("image")[:2] == [["is_mean", "fid"], ["kid_mean"]] and prdc in panels("image")
 
 
 def wide_columns(recs, skips=(), failures=()):
