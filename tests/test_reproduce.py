@@ -124,7 +124,8 @@ def test_plan_of_the_paper_grids(tmp_path, capsys):
     assert "imagenet: 6 cells: 6 todo" in out and "imagenet_pfn_sngan_projection_dot_s0_" in out
     assert set(EXPERIMENTS) == {"toy", "cifar10", "stl10", "imagenet", "fashion_mnist", "fashion_mnist_sweep",
                                 "fashion_mnist_inception", "fashion_mnist_samplers", "fashion_mnist_quality",
-                                "fashion_mnist_truncation", "modern_imagenet", "modern_cifar10"}
+                                "fashion_mnist_truncation", "modern_imagenet", "modern_cifar10",
+                                "modern_cifar10_truncation"}
 
 
 def test_experiments_are_discovered_from_the_experiment_directory():

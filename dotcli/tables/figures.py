@@ -78,7 +78,7 @@ def planes(df: pd.DataFrame, x: str, y: str) -> list[Any]:
             line.append((math.inf, float(base[x]), float(base[y])))  # untruncated: psi = 1 / no threshold
         out.append(Plane(row, [(r.col, float(r[x]), float(r[y])) for _, r in plain.iterrows()],
                          None if base is None else (float(base[x]), float(base[y])), line,
-                         "truncation sweep (model.truncation)" if line else ""))
+                         "truncation sweep (model.truncation or truncation_psi)" if line else ""))
     return out
 
 

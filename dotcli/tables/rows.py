@@ -125,10 +125,25 @@ def protocol_facts(rec: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+#: the model keys of a truncated generator: z-space (``model.truncation``, any family) and StyleGAN's W-space psi
+#: (``model.truncation_psi``; 1 = none); a cell uses at most one of them
+TRUNCATION_KEYS = (("truncation", None), ("truncation_psi", 1.0))
+
+
+def truncation_key_of(config: dict[str, Any]) -> tuple[str, float] | None:
+    """The cell's truncation as (model key, value); None = the plain prior."""
+    model = config.get("model") or {}
+    for key, plain in TRUNCATION_KEYS:
+        value = model.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value != plain:
+            return key, float(value)
+    return None
+
+
 def truncation_of(config: dict[str, Any]) -> float | None:
-    """The cell's z-space truncation (``model.truncation``; None = the plain prior)."""
-    value = (config.get("model") or {}).get("truncation")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """The cell's truncation value (``model.truncation`` or ``model.truncation_psi``; None = the plain prior)."""
+    found = truncation_key_of(config)
+    return None if found is None else found[1]
 
 
 def _method_columns(rec: dict[str, Any], method_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -137,10 +152,11 @@ def _method_columns(rec: dict[str, Any], method_cfg: dict[str, Any]) -> dict[str
     info = info_for_record(rec)
     params = params_of(info, method_cfg)
     label = column_label(info)
-    truncation = truncation_of(rec.get("config") or {})
-    if truncation is not None:
-        label += f" (truncation={value_text(truncation)})"
-    shown = {**params, **({} if truncation is None else {"model.truncation": truncation})}
+    found = truncation_key_of(rec.get("config") or {})
+    truncation = None if found is None else found[1]
+    if found is not None:
+        label += f" ({found[0]}={value_text(truncation)})"
+    shown = {**params, **({} if found is None else {f"model.{found[0]}": truncation})}
     return {"params": params_label(shown), **params, **({} if truncation is None else {"truncation": truncation}),
             "_label": label, "_order": info.order, "_ours": info.ours, "_params": info.params, "_cost": info.cost,
             "_source": info.source}

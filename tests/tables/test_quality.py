@@ -65,3 +65,17 @@ def test_no_plane_without_the_metrics(tmp_path):
     assert planes(add_labels(build_rows(old)), "precision", "recall") == []
     written = {p.name for p in write_tables(old, tmp_path)}
     assert "toy_precision_recall.png" not in written and "precision" not in (tmp_path / "toy.md").read_text()
+
+
+def test_stylegans_w_space_psi_is_a_truncation_and_psi_1_is_the_plain_generator():
+    def psi_cell(values, psi):
+        rec = cell("none", values)
+        rec["config"]["model"].pop("truncation")
+        rec["config"]["model"]["truncation_psi"] = psi
+        return rec
+
+    recs = [psi_cell((0.70, 0.60, 0.80, 0.70), 1.0), psi_cell((0.80, 0.30, 0.90, 0.40), 0.5)]
+    df = add_labels(build_rows(recs))
+    assert sorted(df.params.fillna("")) == ["", "model.truncation_psi=0.5"]
+    (plane,) = planes(df, "precision", "recall")
+    assert plane.base == (0.70, 0.60) and sorted(plane.line) == [(0.5, 0.80, 0.30), (float("inf"), 0.70, 0.60)]
