@@ -11,7 +11,7 @@ Example:
     >>> pair = dotcli.load_pair("model=dotcli_wgangp", "dataset=gaussians25")
     >>> batch = dotcli.refine(pair, "dot", n=200, seed=0, steps=10)
     >>> sorted(dotcli.evaluate(batch.x, "dataset=gaussians25"))
-    ['emd', 'hq', 'modes']
+    ['coverage', 'density', 'emd', 'hq', 'modes', 'precision', 'recall']
 """
 
 from __future__ import annotations
