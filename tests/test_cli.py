@@ -148,7 +148,8 @@ def test_a_run_ends_with_a_metrics_line_on_stderr_and_the_record_path_on_stdout(
     assert last_line(proc.stdout) == str(tmp_path / "a" / "result.json")
     record = json.loads((tmp_path / "a" / "result.json").read_text())
     line = last_line(proc.stderr)
-    assert re.fullmatch(r"HQ \d\.\d{3}  modes \d+\.\d  EMD \d\.\d{3}  precision \d\.\d{3}  recall \d\.\d{3}  density \d\.\d{3}  coverage \d\.\d{3}  \(2 trials, \d+\.\d s\)", line), line
+    assert re.fullmatch(r"HQ \d\.\d{3}  modes \d+\.\d  EMD \d\.\d{3}  precision \d\.\d{3}  recall \d\.\d{3}  "
+                        r"density \d\.\d{3}  coverage \d\.\d{3}  \(2 trials, \d+\.\d s\)", line), line
     assert line.startswith(f"HQ {record['metrics']['hq']:.3f}  modes {record['metrics']['modes']:.1f}  ")
     assert "dot-run: trials 1/2 (50%)" in proc.stderr  # off a terminal: plain progress lines
 

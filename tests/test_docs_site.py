@@ -93,7 +93,8 @@ def test_every_getting_started_command_runs(tmp_path):
         if "hydra.run.dir=" in command:
             out = command.split("hydra.run.dir=")[1].split()[0]
             assert proc.stdout.strip().splitlines()[-1] == str(tmp_path / out / "result.json")
-            assert re.fullmatch(r"HQ \d\.\d{3}  modes \d+\.\d  EMD \d\.\d{3}  precision \d\.\d{3}  recall \d\.\d{3}  density \d\.\d{3}  coverage \d\.\d{3}  \(10 trials, \d+\.\d s\)",
+            assert re.fullmatch(r"HQ \d\.\d{3}  modes \d+\.\d  EMD \d\.\d{3}  precision \d\.\d{3}  recall \d\.\d{3}  "
+                                r"density \d\.\d{3}  coverage \d\.\d{3}  \(10 trials, \d+\.\d s\)",
                                 proc.stderr.strip().splitlines()[-1])
     assert (tmp_path / "runs" / "first" / "samples.png").is_file()
     assert (tmp_path / "runs" / "first" / "dot-run.log").is_file()
