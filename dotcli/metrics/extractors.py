@@ -139,31 +139,14 @@ def resolve_inception_weights(path: str | os.PathLike | None, allow_download: bo
     ``<torch.hub.get_dir()>/checkpoints/`` ($TORCH_HOME); we look there and download there with the same
     torch.hub function (temporary file, then rename), so a file torch-fidelity already fetched is reused.
     """
-    if path is not None:
-        p = Path(str(path)).expanduser()
-        if not p.is_file():
-            raise DotcliError(f"metrics.inception_weights={path} is not a file; point it at {INCEPTION_FILE} "
-                              f"(from {INCEPTION_URL}) or set it to null to use torch-fidelity's download")
-        return p
-    p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    if p.is_file():
-        return p
-    if not allow_download:
-        raise DotcliError(f"Inception weights {INCEPTION_FILE} not found at {p} and downloads are off "
-                          f"(paths.allow_download=false); download {INCEPTION_URL} and pass "
-                          "metrics.inception_weights=PATH (or put it at that location)")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(INCEPTION_URL, str(p), progress=True)
-    except Exception as exc:
-        raise DotcliError(f"could not download the Inception weights from {INCEPTION_URL} ({exc}); download it "
-                          "by hand and pass metrics.inception_weights=PATH") from exc
-    return p
+    return resolve_hub_weights(path, name="Inception", filename=INCEPTION_FILE, url=INCEPTION_URL,
+                               allow_download=allow_download, key="metrics.inception_weights")
 
 
 def resolve_hub_weights(path: str | os.PathLike | None, *, name: str, filename: str, url: str,
-                        allow_download: bool, sha256: str | None = None) -> Path:
-    """The weights file of extractor ``name``: ``path`` (``metrics.feature_extractor_weights``) when given, else
+                        allow_download: bool, sha256: str | None = None,
+                        key: str = "metrics.feature_extractor_weights") -> Path:
+    """The weights file of extractor ``name``: ``path`` (the config ``key``) when given, else
     ``<torch.hub.get_dir()>/checkpoints/<filename>`` (where torch.hub / torch-fidelity cache it), downloaded
     there from ``url`` when ``allow_download`` (checked against ``sha256`` when the publisher gives one).
 
@@ -173,8 +156,8 @@ def resolve_hub_weights(path: str | os.PathLike | None, *, name: str, filename: 
     if path is not None:
         p = Path(str(path)).expanduser()
         if not p.is_file():
-            raise DotcliError(f"metrics.feature_extractor_weights={path} is not a file; {name} needs {filename} "
-                              f"(from {url})")
+            raise DotcliError(f"{key}={path} is not a file; {name} needs {filename} (from {url}), or set it to "
+                              "null to use the torch.hub cache")
         return p
     p = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if p.is_file():
@@ -182,13 +165,14 @@ def resolve_hub_weights(path: str | os.PathLike | None, *, name: str, filename: 
     if not allow_download:
         raise DotcliError(f"{name} weights {filename} not found at {p} and downloads are off "
                           f"(paths.allow_download=false); download {url} and pass "
-                          "metrics.feature_extractor_weights=PATH (or put it at that location)")
+                          f"{key}=PATH (or put it at that location)")
     p.parent.mkdir(parents=True, exist_ok=True)
     try:  # temporary file, then rename; hash_prefix: the whole sha256 where known
-        torch.hub.download_url_to_file(url, str(p), hash_prefix=sha256, progress=True)
+        checked = {"hash_prefix": sha256} if sha256 else {}
+        torch.hub.download_url_to_file(url, str(p), progress=True, **checked)
     except Exception as exc:
         raise DotcliError(f"could not download the {name} weights from {url} ({exc}); download it by hand "
-                          "and pass metrics.feature_extractor_weights=PATH") from exc
+                          f"and pass {key}=PATH") from exc
     return p
 
 
