@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dotcli import DotcliError
+from dotcli.checkpoints import sha256_of
 from dotcli.models.loading import cfg_get, load_state_dict_checked
 from dotcli.models.nvidia_pickle import PersistentObject, flat_state, read_network_pickle, sources
 from dotcli.models.pair import ModelPair
@@ -237,7 +238,7 @@ def load_stylegan2_ada_pair(model_cfg: Any, dataset: str, paths: Any) -> ModelPa
     if cutoff is not None and not 0 <= cutoff <= g_net.num_ws:
         raise DotcliError(f"model.truncation_cutoff={cutoff} is not valid; expected 0..{g_net.num_ws} (num_ws)")
     notes = {"format": "stylegan2-ada-pytorch network pickle, read without running its code",
-             "checkpoint_sha256": _sha256(path), **file_notes, "module_src_sha256": nets["module_src_sha256"],
+             "checkpoint_sha256": sha256_of(path), **file_notes, "module_src_sha256": nets["module_src_sha256"],
              "generator": generator, "fused_modconv": fused}
     return make_pair(g_net, d_net, name=name, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
                      notes=notes)
@@ -284,9 +285,3 @@ def random_cifar10_pair(seed: int = 0, noise_mode: str = "random") -> StyleGAN2P
     torch.manual_seed(seed)
     return make_pair(generator_from_kwargs(CIFAR10_G_KWARGS), discriminator_from_kwargs(CIFAR10_D_KWARGS),
                      name="stylegan2_ada_random", noise_mode=noise_mode, notes={"weights": f"random (seed {seed})"})
-
-
-def _sha256(path: Path) -> str:
-    from dotcli.checkpoints import sha256_of
-
-    return sha256_of(path)
